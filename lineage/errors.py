@@ -1,0 +1,72 @@
+"""The one exception hierarchy of lineage: every error a user can act on.
+
+The CLI's entry point turns these into ``Error: ...`` on stderr and the exit
+code named by ``exit_code``; nothing else in the library prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LineageError(Exception):
+    """Base of every error lineage raises on purpose."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nHint: {self.hint}"
+
+
+class InputError(LineageError):
+    """Bad input: names the file, the record (line, id or index) and the field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        record: str | int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ):
+        self.file = str(file) if file is not None else None
+        self.record = record
+        self.field = field
+        self.reason = message
+        where = []
+        if self.file is not None:
+            where.append(self.file)
+        if record is not None:
+            where.append(f"record {record}" if not isinstance(record, str) else record)
+        if field is not None:
+            where.append(f"field '{field}'")
+        prefix = ": ".join([", ".join(where)]) + ": " if where else ""
+        super().__init__(prefix + message, hint)
+
+
+class RepoError(LineageError):
+    """The repository is not in a state the command can work on (not initialised, locked...)."""
+
+
+class RevisionError(LineageError):
+    """A revision does not exist or does not hold a label store."""
+
+
+class QueryError(LineageError):
+    """User SQL was refused by the sandbox or failed."""
+
+
+class IntegrityError(LineageError):
+    """Stored data does not match its recorded hashes (corruption or tampering)."""
+
+    exit_code = 1
+
+
+class LockError(LineageError):
+    """Another lineage process holds the repository's write lock."""

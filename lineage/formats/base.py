@@ -1,0 +1,211 @@
+"""The contract every format module keeps: what a reader returns, what a writer takes.
+
+A format lives in ``lineage/formats/<name>/`` and exposes three functions:
+
+* ``detect(path: Path) -> float``: how sure (0..1) it is that ``path`` is its format;
+* ``read(path: Path, options: ImportOptions) -> ImportBatch``: parse and validate;
+* ``write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult``.
+
+Readers never touch the store: they turn files into Arrow tables in the *incoming*
+schemas below. The store then resolves label identity (ids, IoU matching), numbers
+revisions and stages one transaction. Writers get the current state of a revision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from lineage.errors import InputError
+from lineage.store import schema as schemas
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass
+class ImportOptions:
+    """Options common to every importer; ``extra`` holds format-specific ones."""
+
+    annotator: str | None = None  # fills annotator_id where the file has none
+    guideline: str | None = None  # fills guideline_version where the file has none
+    source: str | None = None  # human | model | assisted, where the file has none
+    model_version: str | None = None
+    strict: bool = True  # strict: first bad record raises; lenient: skip and report
+    annotator_map: dict[str, str] = field(default_factory=dict)  # tool user id/email -> id
+    sizes: Path | None = None  # YOLO: file of image sizes when the images are absent
+    images: Path | None = None  # where the images are, when not beside the labels
+    match: str = "auto"  # auto | ids | iou : how labels are matched to existing ones
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExportOptions:
+    pseudonymize_key: bytes | None = None  # replace annotator/reviewer ids by keyed hashes
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record an importer passed over, with why (``--lenient`` reports these)."""
+
+    file: str
+    record: str
+    field: str | None
+    reason: str
+
+
+class RecordErrors:
+    """Per-record error handling: strict raises at once, lenient collects and goes on."""
+
+    def __init__(self, strict: bool = True):
+        self.strict = strict
+        self.skipped: list[Skipped] = []
+
+    def bad(
+        self,
+        message: str,
+        *,
+        file: str | Path,
+        record: str | int | None = None,
+        field: str | None = None,
+    ) -> None:
+        if self.strict:
+            raise InputError(message, file=file, record=record, field=field)
+        self.skipped.append(Skipped(str(file), str(record), field, message))
+
+    def skip(self, message: str, *, file: str | Path, record: str | int | None = None) -> None:
+        """A record left out on purpose (e.g. a cancelled annotation): reported, never an error."""
+        self.skipped.append(Skipped(str(file), str(record), None, message))
+
+
+@dataclass
+class ImportBatch:
+    """What a reader found, in the incoming schemas (see ``incoming_schema``)."""
+
+    labels: pa.Table
+    assets: pa.Table | None = None
+    categories: pa.Table | None = None
+    annotators: pa.Table | None = None
+    reviews: pa.Table | None = None
+    source_files: list[Path] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    # True when external_id is a stable id of the source tool (Label Studio region id,
+    # CVAT track id, COCO annotation id): re-imports then match by id, not by IoU.
+    stable_ids: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExportInput:
+    """The current state of one revision, as a writer needs it (store schemas)."""
+
+    labels: pa.Table
+    assets: pa.Table
+    categories: pa.Table
+    annotators: pa.Table
+    reviews: pa.Table
+    guidelines: pa.Table
+    revision: str = "HEAD"
+
+
+@dataclass
+class ExportResult:
+    files: list[Path]
+    labels: int
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- schemas
+
+_DROP = {
+    "label_events": {"revision", "txn_id"},
+    "reviews": {"txn_id"},
+    "assets": {"txn_id"},
+    "categories": {"txn_id"},
+    "annotators": {"txn_id"},
+}
+_OPTIONAL = {
+    "label_events": {"label_id", "op", "attributes", "shape"},
+    "reviews": {"review_id", "label_id", "revision", "kind"},
+}
+
+
+def incoming_schema(table: str) -> pa.Schema:
+    """The schema a reader fills for ``table``: the store schema without the columns
+    the store assigns, and with label/review ids optional. Reviews also carry
+    ``label_external_id`` to name their label by the source tool's id."""
+    base = schemas.schema(table)
+    fields = []
+    for f in base:
+        if f.name in _DROP.get(table, ()):
+            continue
+        if f.name in _OPTIONAL.get(table, ()):
+            f = f.with_nullable(True)
+        fields.append(f)
+    if table == "reviews":
+        fields.append(pa.field("label_external_id", pa.string()))
+    return pa.schema(fields)
+
+
+def table_from_records(table: str, records: list[dict], *, file: str | None = None) -> pa.Table:
+    """Build an incoming table from dicts (keys = column names; ``attributes`` may be a dict,
+    ``bbox`` a dict or [x, y, w, h]). Missing keys become null."""
+    target = incoming_schema(table)
+    if table == "label_events":
+        for r in records:
+            attrs = r.get("attributes")
+            if attrs is None or isinstance(attrs, dict):
+                r["attributes"] = canonical_json(attrs or {})
+            b = r.get("bbox")
+            if isinstance(b, list | tuple):
+                r["bbox"] = {"x": b[0], "y": b[1], "w": b[2], "h": b[3]}
+    try:
+        return pa.Table.from_pylist(records, schema=target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+        raise InputError(f"cannot build {table} rows: {exc}", file=file) from exc
+
+
+def canonical_json(obj: Any) -> str:
+    """Attributes as stored: compact JSON with sorted keys, so equal attributes compare equal."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def finite(value: Any) -> bool:
+    """A real, finite number (not bool, NaN or inf)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """``root / relative``, refusing any path that would land outside ``root``
+    (absolute paths, ``..``, drive letters): export file names come from user data."""
+    rel = relative.replace("\\", "/")
+    if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":"):
+        raise InputError(f"refusing absolute path {relative!r} in export", field="asset_id")
+    target = (root / rel).resolve()
+    base = root.resolve()
+    if target != base and base not in target.parents:
+        raise InputError(f"refusing path {relative!r} that leaves {root}", field="asset_id")
+    os.makedirs(target.parent, exist_ok=True)
+    return target

@@ -1,0 +1,1 @@
+"""The label store: schemas, staged transactions and committed segments."""
