@@ -29,7 +29,9 @@ def detect(path: Path) -> str:
     best = max(scores.values(), default=0.0)
     if best < 0.5:
         raise InputError(
-            "cannot tell which format this is", file=path, hint="name the format: lineage import FORMAT PATH"
+            "cannot tell which format this is",
+            file=path,
+            hint="name the format: lineage import FORMAT PATH",
         )
     winners = [n for n, s in scores.items() if s == best]
     if len(winners) > 1:

@@ -1,0 +1,277 @@
+"""Label identity: turn incoming label records into label events.
+
+The rule (documented in the README):
+
+1. A record that names a ``label_id`` is that label (created with that id if new).
+2. A record with an ``external_id`` (the source tool's stable id) is the live label
+   on the same asset with the same external id.
+3. Otherwise, when ids are not stable (YOLO, VOC, CVAT shapes, re-numbered COCO),
+   each asset's remaining records are matched to its remaining live labels by IoU
+   with an optimal one-to-one assignment: same class first, then across classes (a
+   relabel), keeping pairs with IoU >= ``iou_threshold``.
+4. Unmatched records are new labels. In ``snapshot`` mode, live labels on the
+   imported assets that nothing matched are deleted; ``patch`` mode keeps them.
+5. A matched record whose content equals its label's current revision makes no event,
+   so re-importing an unchanged export adds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from lineage.errors import InputError
+from lineage.store import ids
+from lineage.store import schema as schemas
+
+# The columns that make a label's content: an event whose content equals the label's
+# previous revision is not recorded.
+CONTENT = [
+    "asset_id",
+    "class_name",
+    "shape",
+    "bbox",
+    "rotation",
+    "polygon",
+    "keypoints",
+    "mask_rle",
+    "score",
+    "attributes",
+    "annotator_id",
+    "source",
+    "model_version",
+    "guideline_version",
+    "external_id",
+]
+
+
+@dataclass
+class MatchReport:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    matched_by: dict[str, int] = field(default_factory=dict)
+    moved_iou: list[float] = field(default_factory=list)  # IoU of IoU-matched updates
+
+
+def resolve(
+    incoming: pa.Table,
+    current: pa.Table,
+    *,
+    txn_id: str,
+    use_iou: bool,
+    snapshot_assets: list[str] | None,
+    iou_threshold: float = 0.5,
+    sizes: dict[str, tuple[int, int]] | None = None,
+    file: str | None = None,
+) -> tuple[pa.Table, MatchReport]:
+    """Label events for ``incoming`` (incoming label schema) against ``current`` (the
+    latest revision of every label, deleted ones included)."""
+    report = MatchReport()
+    con = duckdb.connect()
+    n = incoming.num_rows
+    inc = incoming.append_column("_i", pa.array(np.arange(n, dtype=np.int64)))
+    con.register("inc", inc)
+    con.register("cur", current)
+    assigned = np.full(n, None, dtype=object)
+    how = np.full(n, None, dtype=object)
+
+    # 1. explicit label ids
+    explicit = inc.column("label_id").to_numpy(zero_copy_only=False)
+    has_id = np.array([v is not None for v in explicit], dtype=bool)
+    assigned[has_id] = explicit[has_id]
+    how[has_id] = "label_id"
+
+    # deletes must name a label
+    ops = inc.column("op").to_pylist()
+    for i, op in enumerate(ops):
+        if op == "delete" and not has_id[i] and inc.column("external_id")[i].as_py() is None:
+            raise InputError(
+                "a delete must name the label_id", file=file, record=i + 1, field="label_id"
+            )
+
+    # 2. external ids, on the same asset, against live labels
+    rows = con.execute(
+        """
+        SELECT inc._i, cur.label_id
+        FROM inc JOIN cur
+          ON inc.external_id = cur.external_id AND inc.asset_id = cur.asset_id
+        WHERE inc.label_id IS NULL AND inc.external_id IS NOT NULL AND cur.op <> 'delete'
+        """
+    ).fetchall()
+    for i, lid in rows:
+        if assigned[i] is None:
+            assigned[i], how[i] = lid, "external_id"
+
+    # 3. IoU matching per asset, for what is left
+    if use_iou:
+        _match_by_iou(con, inc, assigned, how, iou_threshold, sizes or {}, report)
+
+    # 4. new labels
+    fresh = np.array([a is None for a in assigned], dtype=bool)
+    bad_delete = fresh & np.array([op == "delete" for op in ops], dtype=bool)
+    if bad_delete.any():
+        i = int(np.flatnonzero(bad_delete)[0])
+        raise InputError(
+            "delete of a label that does not exist", file=file, record=i + 1, field="external_id"
+        )
+    assigned[fresh] = ids.label_ids(int(fresh.sum()))
+    how[fresh] = "new"
+    for k in how:
+        report.matched_by[k] = report.matched_by.get(k, 0) + 1
+
+    inc = inc.set_column(
+        inc.schema.get_field_index("label_id"), "label_id", pa.array(assigned, pa.string())
+    )
+    con.register("inc", inc)
+
+    # 5. snapshot deletes: live labels on the imported assets that nothing matched
+    deletes = pa.table({"label_id": pa.array([], pa.string())})
+    if snapshot_assets is not None:
+        con.register("snap_assets", pa.table({"asset_id": pa.array(snapshot_assets, pa.string())}))
+        deletes = con.sql(
+            """
+            SELECT cur.label_id FROM cur
+            JOIN snap_assets USING (asset_id)
+            WHERE cur.op <> 'delete'
+              AND cur.label_id NOT IN (SELECT label_id FROM inc)
+            """
+        ).to_arrow_table()
+    con.register("dels", deletes)
+
+    events = con.sql(_EVENTS_SQL.format(content=", ".join(CONTENT))).to_arrow_table()
+    events = events.append_column("txn_id", pa.array([txn_id] * events.num_rows, pa.string()))
+    ops_out = events.column("op").to_pylist()
+    report.created = ops_out.count("create")
+    report.updated = ops_out.count("update")
+    report.deleted = ops_out.count("delete")
+    report.unchanged = n - (report.created + report.updated) - sum(1 for o in ops if o == "delete")
+    return schemas.conform("label_events", events, file=file), report
+
+
+# Candidate events in file order per label, each compared with the one before it
+# (the label's current revision first); unchanged ones are dropped, the rest numbered.
+_EVENTS_SQL = """
+WITH seq AS (
+    SELECT label_id, -1::BIGINT AS _i, revision AS _base, op, created_at, {content}
+    FROM cur
+    WHERE label_id IN (SELECT label_id FROM inc UNION SELECT label_id FROM dels)
+    UNION ALL BY NAME
+    SELECT label_id, _i, NULL::INTEGER AS _base, coalesce(op, 'upsert') AS op,
+           created_at, {content}
+    FROM inc
+    UNION ALL BY NAME
+    SELECT label_id, 9223372036854775807 AS _i, NULL::INTEGER AS _base, 'delete' AS op,
+           NULL AS created_at
+    FROM dels
+),
+filled AS (
+    -- a delete carries the label's last content
+    SELECT * REPLACE (
+        {fill}
+    ) FROM seq
+),
+cmp AS (
+    SELECT *,
+        hash(struct_pack({content})) AS _h,
+        lag(hash(struct_pack({content}))) OVER w AS _prev_h,
+        lag(op) OVER w AS _prev_op,
+        max(_base) OVER (PARTITION BY label_id) AS _start
+    FROM filled
+    WINDOW w AS (PARTITION BY label_id ORDER BY _i)
+),
+kept AS (
+    SELECT * FROM cmp
+    WHERE _i >= 0
+      AND NOT (op <> 'delete' AND _prev_h IS NOT NULL AND _h = _prev_h AND _prev_op <> 'delete')
+      AND NOT (op = 'delete' AND _prev_op = 'delete')
+)
+SELECT
+    label_id,
+    (coalesce(_start, 0) + row_number() OVER (PARTITION BY label_id ORDER BY _i))::INTEGER
+        AS revision,
+    CASE WHEN op = 'delete' THEN 'delete'
+         WHEN _prev_op IS NULL AND _start IS NULL
+              AND row_number() OVER (PARTITION BY label_id ORDER BY _i) = 1 THEN 'create'
+         ELSE 'update' END AS op,
+    coalesce(created_at, now()) AS created_at,
+    {content}
+FROM kept
+ORDER BY _i
+"""
+_FILL = ",\n        ".join(
+    f"CASE WHEN op = 'delete' THEN coalesce({c}, last_value({c} IGNORE NULLS) OVER "
+    f"(PARTITION BY label_id ORDER BY _i ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) "
+    f"ELSE {c} END AS {c}"
+    for c in CONTENT
+)
+_EVENTS_SQL = _EVENTS_SQL.replace("{fill}", _FILL)
+
+
+def _match_by_iou(con, inc, assigned, how, threshold, sizes, report) -> None:
+    """Hungarian matching of the unassigned records to the unclaimed live labels, per asset."""
+    open_rows = np.flatnonzero([a is None for a in assigned])
+    if open_rows.size == 0:
+        return
+    claimed = {a for a in assigned if a is not None}
+    con.register("open_rows", pa.table({"_i": pa.array(open_rows, pa.int64())}))
+    cand = con.sql(
+        """
+        SELECT cur.* FROM cur
+        WHERE cur.op <> 'delete'
+          AND cur.asset_id IN (SELECT asset_id FROM inc JOIN open_rows USING (_i))
+        """
+    ).to_arrow_table()
+    if cand.num_rows == 0:
+        return
+    if claimed:
+        keep = pa.compute.invert(
+            pa.compute.is_in(
+                cand.column("label_id"), value_set=pa.array(list(claimed), pa.string())
+            )
+        )
+        cand = cand.filter(keep)
+    from lineage import geometry
+
+    open_tab = inc.take(pa.array(open_rows))
+    by_asset_new = _group(open_tab.column("asset_id").to_pylist())
+    by_asset_old = _group(cand.column("asset_id").to_pylist())
+    for asset, new_idx in by_asset_new.items():
+        old_idx = by_asset_old.get(asset)
+        if not old_idx:
+            continue
+        new = open_tab.take(pa.array(new_idx))
+        old = cand.take(pa.array(old_idx))
+        h, w = sizes.get(asset, (None, None))
+        iou = geometry.iou_matrix(new, old, height=h, width=w)
+        new_cls = np.array(new.column("class_name").to_pylist(), dtype=object)
+        old_cls = np.array(old.column("class_name").to_pylist(), dtype=object)
+        same = new_cls[:, None] == old_cls[None, :]
+        taken_new: set[int] = set()
+        taken_old: set[int] = set()
+        for kind, score in (("iou", np.where(same, iou, 0.0)), ("iou_relabel", iou)):
+            masked = score.copy()
+            if taken_new:
+                masked[list(taken_new), :] = 0.0
+            if taken_old:
+                masked[:, list(taken_old)] = 0.0
+            for r, c in geometry.assign(masked, threshold):
+                if r in taken_new or c in taken_old or masked[r, c] < threshold:
+                    continue
+                taken_new.add(r)
+                taken_old.add(c)
+                row = int(open_rows[new_idx[r]])
+                assigned[row] = old.column("label_id")[c].as_py()
+                how[row] = kind
+                report.moved_iou.append(float(iou[r, c]))
+
+
+def _group(values: list) -> dict:
+    out: dict = {}
+    for i, v in enumerate(values):
+        out.setdefault(v, []).append(i)
+    return out

@@ -1,0 +1,83 @@
+"""The public views: their SQL is the contract users query against.
+
+``{table}_raw`` holds every row of a table's segments (schema-conformed); the public
+views derive the current state from it.
+"""
+
+from __future__ import annotations
+
+# Latest row per key wins for the slowly changing tables: a later transaction's row
+# supersedes an earlier one (txn ids sort by time).
+LATEST = """
+CREATE VIEW {view} AS
+SELECT * EXCLUDE (_rn) FROM (
+    SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY txn_id DESC) AS _rn
+    FROM {view}_raw
+) WHERE _rn = 1
+"""
+
+VIEWS = {
+    "label_events": """
+CREATE VIEW label_events AS
+SELECT * REPLACE (attributes::JSON AS attributes) FROM label_events_raw
+""",
+    # Current state: the latest revision of each label, unless that revision deletes it.
+    "labels": """
+CREATE VIEW labels AS
+SELECT * EXCLUDE (_rn) FROM (
+    SELECT *, row_number() OVER (PARTITION BY label_id ORDER BY revision DESC) AS _rn
+    FROM label_events
+) WHERE _rn = 1 AND op <> 'delete'
+""",
+    "reviews": "CREATE VIEW reviews AS SELECT * FROM reviews_raw",
+    "transactions": "CREATE VIEW transactions AS SELECT * FROM transactions_raw",
+    "samples": "CREATE VIEW samples AS SELECT * FROM samples_raw",
+    "guidelines": LATEST.format(view="guidelines", key="version"),
+    "annotators": LATEST.format(view="annotators", key="annotator_id"),
+    "assets": LATEST.format(view="assets", key="asset_id"),
+    "categories": LATEST.format(view="categories", key="class_name"),
+    # Each current label with who made it, under which guideline, and its review passes
+    # of its *current* revision (a label edited after review shows no passes).
+    "label_lineage": """
+CREATE VIEW label_lineage AS
+WITH passes AS (
+    SELECT
+        label_id,
+        revision,
+        count(DISTINCT pass) FILTER (WHERE kind = 'review') AS review_passes,
+        arg_max(verdict, struct_pack(p := pass, t := reviewed_at, r := review_id)) AS latest_verdict,
+        list(struct_pack(pass, kind, reviewer_id, verdict, reason, reviewed_at, guideline_version)
+             ORDER BY pass, reviewed_at) AS review_list
+    FROM reviews
+    GROUP BY label_id, revision
+)
+SELECT
+    l.*,
+    a.kind AS annotator_kind,
+    a.team AS annotator_team,
+    g.released_at AS guideline_released_at,
+    g.doc_sha256 AS guideline_doc_sha256,
+    coalesce(p.review_passes, 0) AS review_passes,
+    p.latest_verdict,
+    coalesce(p.review_list, []) AS review_list
+FROM labels l
+LEFT JOIN annotators a ON a.annotator_id = l.annotator_id
+LEFT JOIN guidelines g ON g.version = l.guideline_version
+LEFT JOIN passes p ON p.label_id = l.label_id AND p.revision = l.revision
+""",
+}
+
+PUBLIC_VIEWS = (
+    "labels",
+    "label_events",
+    "reviews",
+    "guidelines",
+    "annotators",
+    "assets",
+    "categories",
+    "transactions",
+    "samples",
+    "label_lineage",
+    "versions",
+    "version_segments",
+)

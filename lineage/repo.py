@@ -1,0 +1,578 @@
+"""The Repo: the Python API every command calls.
+
+repo = Repo.init("path/to/git/repo")
+repo.add_guideline("v1", classes=["car", "person"])
+repo.import_("native", "labels.jsonl", guideline="v1")
+repo.commit("batch 1", tag="v1")
+repo.at("v1").sql("select class_name, count(*) from labels group by 1").fetchall()
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from lineage import __version__
+from lineage.errors import InputError, RepoError
+from lineage.formats.base import ImportOptions, Skipped
+from lineage.store import commit as committing
+from lineage.store import ids, ingest, staging
+from lineage.store import schema as schemas
+from lineage.store.files import sha256
+from lineage.store.layout import CONFIG_FILE, WORK_DIR, Layout
+from lineage.store.lock import write_lock
+from lineage.versioning import dvcstore, gitrepo
+
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class TxnResult:
+    """What one import, review batch or guideline staged."""
+
+    txn_id: str | None
+    rows: dict[str, int] = field(default_factory=dict)
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    matched_by: dict[str, int] = field(default_factory=dict)
+    moved_iou: list[float] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["skipped"] = [asdict(s) for s in self.skipped]
+        return d
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    commit: str | None
+    staged: list[dict]
+    counts: dict[str, int]
+    notes: list[str]
+
+
+class Repo:
+    """A git repository with a lineage label store."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self.layout = Layout.of(self.root)
+        self._git = None
+        self.notes: list[str] = []  # what recovery did, for the CLI to show
+
+    # ------------------------------------------------------------------ set-up
+
+    @classmethod
+    def init(cls, path: str | Path = ".", store: str = "annotations") -> Repo:
+        """Set up DVC (if absent) and the label store in a git repository. Safe to run twice."""
+        root = gitrepo.find_root(Path(path))
+        dvcstore.init(root)
+        config = root / CONFIG_FILE
+        if not config.exists():
+            config.write_text(f'[store]\npath = "{store}"\n')
+        ignore = root / ".gitignore"
+        lines = ignore.read_text().splitlines() if ignore.exists() else []
+        if f"/{WORK_DIR}/" not in lines:
+            ignore.write_text("\n".join([*lines, f"/{WORK_DIR}/"]) + "\n")
+        repo = cls(root)
+        repo.layout.work.mkdir(exist_ok=True)
+        git = repo.git
+        git.index.add([CONFIG_FILE, ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore"])
+        return repo
+
+    @classmethod
+    def open(cls, path: str | Path = ".") -> Repo:
+        root = gitrepo.find_root(Path(path))
+        if not (root / CONFIG_FILE).exists() or not (root / ".dvc").is_dir():
+            raise RepoError(f"no lineage store in {root}", hint="run `lineage init` first")
+        return cls(root)
+
+    @property
+    def git(self):
+        if self._git is None:
+            self._git = gitrepo.open_git(self.root)
+        return self._git
+
+    # ------------------------------------------------------------------ reading
+
+    def at(self, rev: str | None = None, *, threads: int | None = None):
+        """Open revision ``rev`` (tag, branch, SHA, HEAD~2; None = HEAD plus staged work)."""
+        from lineage.query.connection import connect
+        from lineage.query.snapshot import Snapshot
+        from lineage.versioning import history
+        from lineage.versioning.revision import resolve
+
+        files = resolve(self.layout, self.git, rev)
+        versions, version_segments = history.version_tables(self.layout, self.git, files.commit)
+        allowed = [
+            str(dvcstore.cache_dir(self.root)),
+            str(self.layout.store.resolve()),
+            str(self.layout.staging.resolve()),
+        ]
+        con = connect(
+            files,
+            versions=versions,
+            version_segments=version_segments,
+            allowed=allowed,
+            threads=threads,
+        )
+        return Snapshot(files, con)
+
+    def query(self, sql: str, rev: str | None = None, timeout: float | None = None):
+        """Run read-only user SQL on a revision; returns a DuckDB relation."""
+        return self.at(rev).sql(sql, timeout=timeout)
+
+    def log(self, rev: str = "HEAD") -> list[dict]:
+        """Versions that changed the store, newest first, with their transactions."""
+        from lineage.versioning import history
+
+        return history.log(self.layout, self.git, rev)
+
+    def status(self) -> StatusInfo:
+        txns = staging.staged(self.layout.staging)
+        with self.at(None) as snap:
+            counts = {
+                v: snap.con.execute(f"SELECT count(*) FROM {v}").fetchone()[0]
+                for v in ("labels", "label_events", "reviews", "assets", "guidelines", "annotators")
+            }
+        head = self.git.head.commit.hexsha if gitrepo.has_commits(self.git) else None
+        staged = [
+            {
+                "txn_id": t.txn_id,
+                "kind": t.meta.get("kind"),
+                "message": t.meta.get("message"),
+                "rows": t.meta.get("rows", {}),
+            }
+            for t in txns
+        ]
+        return StatusInfo(head, staged, counts, list(self.notes))
+
+    # ------------------------------------------------------------------ writing
+
+    @contextmanager
+    def _writing(self, timeout: float | None = None):
+        with write_lock(self.layout.lock, timeout):
+            self.notes += committing.recover(self.layout, self.git)
+            yield
+
+    def _stage(
+        self,
+        txn_id: str,
+        kind: str,
+        tables: dict[str, pa.Table],
+        *,
+        message: str,
+        fmt: str | None,
+        files: list[Path],
+        options: dict,
+        counts: dict,
+    ) -> str:
+        """Stage ``tables`` plus their transaction record as transaction ``txn_id``."""
+        txn_row = {
+            "txn_id": txn_id,
+            "kind": kind,
+            "created_at": ids.now(),
+            "author": gitrepo.author(self.git) or getpass.getuser(),
+            "message": message,
+            "format": fmt,
+            "tool_version": __version__,
+            "source_files": [
+                {"path": str(f), "sha256": sha256(f), "size_bytes": f.stat().st_size}
+                for f in files
+                if Path(f).is_file()
+            ],
+            "options": json.dumps(options, sort_keys=True, default=str),
+            "counts": json.dumps(counts, sort_keys=True),
+            "segment_id": "",
+            "segments": [],
+            "prev_hash": None,
+            "hash": "",
+        }
+        tables = {
+            **tables,
+            "transactions": pa.Table.from_pylist([txn_row], schemas.schema("transactions")),
+        }
+        staging.stage(self.layout.staging, txn_id, tables, {"kind": kind, "message": message})
+        return txn_id
+
+    def import_(
+        self,
+        fmt: str,
+        path: str | Path,
+        *,
+        annotator: str | None = None,
+        guideline: str | None = None,
+        source: str | None = None,
+        model_version: str | None = None,
+        mode: str = "snapshot",
+        match: str = "auto",
+        iou_threshold: float = 0.5,
+        strict: bool = True,
+        annotator_map: dict[str, str] | None = None,
+        sizes: str | Path | None = None,
+        images: str | Path | None = None,
+        extra: dict | None = None,
+        message: str | None = None,
+        progress: Progress | None = None,
+    ) -> TxnResult:
+        """Read an export and stage it as one transaction. Nothing is staged on bad input."""
+        from lineage import formats
+
+        path = Path(path)
+        if not path.exists():
+            raise InputError("no such file or folder", file=path)
+        if mode not in ("snapshot", "patch"):
+            raise InputError(f"mode must be snapshot or patch, not '{mode}'", field="mode")
+        if source is not None and source not in ("human", "model", "assisted"):
+            raise InputError(f"'{source}' is not one of human, model, assisted", field="source")
+        fmt = formats.detect(path) if fmt == "auto" else fmt
+        options = ImportOptions(
+            annotator=annotator,
+            guideline=guideline,
+            source=source,
+            model_version=model_version,
+            strict=strict,
+            annotator_map=annotator_map or {},
+            sizes=Path(sizes) if sizes else None,
+            images=Path(images) if images else None,
+            match=match,
+            extra=extra or {},
+        )
+        _tick(progress, "reading", 0, None)
+        batch = formats.get(fmt).read(path, options)
+        _tick(progress, "matching", batch.labels.num_rows, None)
+        labels = ingest.fill_defaults(batch.labels, options)
+        batch.labels = labels
+        with self._writing():
+            with self.at(None) as snap:
+                con = snap.con
+                ingest.check_guidelines(con, labels, str(path))
+                txn_id = ids.time_id("t")
+                events, report = ingest.label_events(
+                    con,
+                    batch,
+                    txn_id=txn_id,
+                    mode=mode,
+                    match=match,
+                    iou_threshold=iou_threshold,
+                    file=str(path),
+                )
+                tables = {"label_events": events}
+                for table, key in (
+                    ("assets", "asset_id"),
+                    ("categories", "class_name"),
+                    ("annotators", "annotator_id"),
+                ):
+                    incoming = getattr(batch, table)
+                    if table == "annotators" and incoming is not None and options.annotator_map:
+                        incoming = ingest.map_annotators(
+                            incoming, "annotator_id", options.annotator_map
+                        )
+                    tables[table] = ingest.changed_rows(con, table, incoming, key)
+                if batch.reviews is not None and batch.reviews.num_rows:
+                    reviews = ingest.map_annotators(
+                        batch.reviews, "reviewer_id", options.annotator_map
+                    )
+                    tables["reviews"] = ingest.resolve_reviews(
+                        con, reviews, events, txn_id=txn_id, file=str(path)
+                    )
+            result = TxnResult(
+                None,
+                created=report.created,
+                updated=report.updated,
+                deleted=report.deleted,
+                unchanged=report.unchanged,
+                matched_by=report.matched_by,
+                moved_iou=report.moved_iou,
+                skipped=list(batch.skipped),
+                notes=list(batch.notes),
+            )
+            tables = {
+                k: _with_txn(v, txn_id) for k, v in tables.items() if v is not None and v.num_rows
+            }
+            if not tables:
+                result.notes.append("nothing changed: no transaction staged")
+                return result
+            counts = {k: v.num_rows for k, v in tables.items()}
+            counts.update(created=report.created, updated=report.updated, deleted=report.deleted)
+            opts = {
+                "format": fmt,
+                "mode": mode,
+                "match": match,
+                "iou_threshold": iou_threshold,
+                "annotator": annotator,
+                "guideline": guideline,
+                "source": source,
+                "model_version": model_version,
+                "strict": strict,
+            }
+            self._stage(
+                txn_id,
+                "import",
+                tables,
+                message=message or f"import {fmt} {path.name}",
+                fmt=fmt,
+                files=batch.source_files or [path],
+                options=opts,
+                counts=counts,
+            )
+            result.txn_id = txn_id
+            result.rows = counts
+            _tick(progress, "staged", batch.labels.num_rows, batch.labels.num_rows)
+            return result
+
+    def import_reviews(self, path: str | Path, *, message: str | None = None) -> TxnResult:
+        """Stage the review passes of a CSV file as one transaction."""
+        from lineage.formats import reviews_csv
+
+        path = Path(path)
+        reviews, records = reviews_csv.read(path)
+        return self._add_reviews(
+            reviews, records, str(path), message or f"reviews {path.name}", [path]
+        )
+
+    def add_review(
+        self,
+        label_id: str,
+        *,
+        pass_: int,
+        reviewer: str,
+        verdict: str,
+        reason: str | None = None,
+        guideline_version: str | None = None,
+        kind: str = "review",
+        reviewed_at: str | None = None,
+    ) -> TxnResult:
+        from lineage.formats import reviews_csv
+
+        rec = reviews_csv.review_record(
+            {
+                "label_id": label_id,
+                "pass": str(pass_),
+                "reviewer_id": reviewer,
+                "verdict": verdict,
+                "reason": reason,
+                "guideline_version": guideline_version,
+                "kind": kind,
+                "reviewed_at": reviewed_at or ids.now().isoformat(),
+            },
+            record="review",
+        )
+        from lineage.formats.base import incoming_schema
+
+        table = pa.Table.from_pylist([rec], schema=incoming_schema("reviews"))
+        return self._add_reviews(table, ["review"], "command line", f"review {label_id}", [])
+
+    def _add_reviews(self, reviews: pa.Table, records, file: str, message: str, files) -> TxnResult:
+        if reviews.num_rows == 0:
+            raise InputError("no reviews in the file", file=file)
+        with self._writing():
+            with self.at(None) as snap:
+                gl = reviews.column("guideline_version").to_pylist()
+                known = {
+                    r[0] for r in snap.con.execute("SELECT version FROM guidelines").fetchall()
+                }
+                for i, v in enumerate(gl):
+                    if v is not None and v not in known:
+                        raise InputError(
+                            f"unknown guideline version '{v}'",
+                            file=file,
+                            record=records[i],
+                            field="guideline_version",
+                        )
+                txn_id = ids.time_id("t")
+                table = ingest.resolve_reviews(
+                    snap.con, reviews, None, txn_id=txn_id, file=file, records=records
+                )
+                # reviewed_at defaults to now
+                now = pa.scalar(ids.now(), pa.timestamp("us", tz="UTC"))
+                table = table.set_column(
+                    table.schema.get_field_index("reviewed_at"),
+                    "reviewed_at",
+                    pa.compute.fill_null(table.column("reviewed_at"), now),
+                )
+            self._stage(
+                txn_id,
+                "review",
+                {"reviews": table},
+                message=message,
+                fmt="csv",
+                files=files,
+                options={},
+                counts={"reviews": table.num_rows},
+            )
+            return TxnResult(txn_id, rows={"reviews": table.num_rows})
+
+    def add_guideline(
+        self,
+        version: str,
+        *,
+        classes: list[str] | str | Path,
+        doc: str | Path | None = None,
+        released_at: datetime | None = None,
+    ) -> TxnResult:
+        """Record a guideline version: its taxonomy, release time and document hash."""
+        if isinstance(classes, str | Path):
+            classes = read_classes(Path(classes))
+        if not classes:
+            raise InputError("a guideline needs at least one class", field="classes")
+        doc_path = Path(doc) if doc else None
+        if doc_path is not None and not doc_path.is_file():
+            raise InputError("guideline document not found", file=doc_path)
+        row = {
+            "version": version,
+            "released_at": released_at or ids.now(),
+            "doc_name": doc_path.name if doc_path else None,
+            "doc_sha256": sha256(doc_path) if doc_path else None,
+            "classes": list(dict.fromkeys(classes)),
+        }
+        with self._writing():
+            txn_id = ids.time_id("t")
+            table = _with_txn(pa.Table.from_pylist([row]), txn_id)
+            self._stage(
+                txn_id,
+                "guideline",
+                {"guidelines": table},
+                message=f"guideline {version}",
+                fmt=None,
+                files=[doc_path] if doc_path else [],
+                options={},
+                counts={"guidelines": 1},
+            )
+            return TxnResult(txn_id, rows={"guidelines": 1})
+
+    def add_annotator(
+        self,
+        annotator_id: str,
+        *,
+        kind: str = "human",
+        name: str | None = None,
+        team: str | None = None,
+    ) -> TxnResult:
+        """Register a person or model, so audits can tell known annotators from unknown ones."""
+        if kind not in ("human", "model"):
+            raise InputError(f"'{kind}' is not one of human, model", field="kind")
+        row = {"annotator_id": annotator_id, "kind": kind, "name": name, "team": team}
+        with self._writing():
+            txn_id = ids.time_id("t")
+            table = _with_txn(pa.Table.from_pylist([row]), txn_id)
+            self._stage(
+                txn_id,
+                "annotators",
+                {"annotators": table},
+                message=f"annotator {annotator_id}",
+                fmt=None,
+                files=[],
+                options={},
+                counts={"annotators": 1},
+            )
+            return TxnResult(txn_id, rows={"annotators": 1})
+
+    def commit(self, message: str, tag: str | None = None):
+        """Move everything staged into the store and record it as a git commit (+ tag)."""
+        with self._writing():
+            last = None
+            if gitrepo.has_commits(self.git):
+                with self.at("HEAD") as snap:
+                    last = snap.con.execute(
+                        "SELECT hash FROM transactions ORDER BY txn_id DESC LIMIT 1"
+                    ).fetchone()
+                    last = last[0] if last else None
+            return committing.commit(self.layout, self.git, message, tag, last)
+
+    def discard(self) -> int:
+        """Drop everything staged; returns how many transactions were dropped."""
+        with self._writing():
+            txns = staging.staged(self.layout.staging)
+            for t in txns:
+                staging.discard(t)
+            return len(txns)
+
+    # ------------------------------------------------------------------ remotes
+
+    def remote_add(self, name: str, url: str, default: bool = True) -> None:
+        dvcstore.remote_add(self.root, name, url, default)
+        self.git.index.add([".dvc/config"])
+
+    def remotes(self) -> list[tuple[str, str, bool]]:
+        return dvcstore.remotes(self.root)
+
+    def push(self, remote: str | None = None) -> int:
+        return dvcstore.push(self.root, remote)
+
+    def pull(self, remote: str | None = None) -> int:
+        return dvcstore.pull(self.root, remote)
+
+    # ------------------------------------------------------------------ export
+
+    def export(
+        self,
+        fmt: str,
+        out: str | Path,
+        *,
+        rev: str | None = None,
+        pseudonymize_key: bytes | None = None,
+        extra: dict | None = None,
+    ):
+        """Write the labels of ``rev`` in format ``fmt``."""
+        from lineage import formats
+        from lineage.formats.base import ExportInput, ExportOptions
+
+        with self.at(rev) as snap:
+
+            def raw(view: str) -> pa.Table:
+                return snap.con.sql(
+                    f"SELECT * FROM {view}"
+                    + (" ORDER BY asset_id, label_id" if view == "labels" else "")
+                ).to_arrow_table()
+
+            labels = raw("labels")
+            labels = labels.set_column(
+                labels.schema.get_field_index("attributes"),
+                "attributes",
+                labels.column("attributes").cast(pa.string()),
+            )
+            data = ExportInput(
+                labels=schemas.conform("label_events", labels),
+                assets=schemas.conform("assets", raw("assets")),
+                categories=schemas.conform("categories", raw("categories")),
+                annotators=schemas.conform("annotators", raw("annotators")),
+                reviews=schemas.conform("reviews", raw("reviews")),
+                guidelines=schemas.conform("guidelines", raw("guidelines")),
+                revision=rev or "HEAD",
+            )
+        return formats.get(fmt).write(
+            data, Path(out), ExportOptions(pseudonymize_key=pseudonymize_key, extra=extra or {})
+        )
+
+
+def read_classes(path: Path) -> list[str]:
+    """Class names, one per line (``#`` comments and blank lines ignored)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the class list: {exc}", file=path) from exc
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def _with_txn(table: pa.Table, txn_id: str) -> pa.Table:
+    col = pa.array([txn_id] * table.num_rows, pa.string())
+    if "txn_id" in table.column_names:
+        return table.set_column(table.schema.get_field_index("txn_id"), "txn_id", col)
+    return table.append_column("txn_id", col)
+
+
+def _tick(progress: Progress | None, stage: str, done: int, total: int | None) -> None:
+    if progress is not None:
+        progress(stage, done, total)

@@ -1,0 +1,215 @@
+"""Turn what a reader found into the rows of one transaction, against the work state.
+
+Everything here is set-based (DuckDB over Arrow): a million incoming labels are
+joined with the current state, not looped over.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from lineage.errors import InputError
+from lineage.formats import identity
+from lineage.formats.base import ImportBatch, ImportOptions
+from lineage.store import ids
+from lineage.store import schema as schemas
+
+
+def fill_defaults(labels: pa.Table, options: ImportOptions) -> pa.Table:
+    """Apply --annotator/--guideline/--source/--model-version where a record has none,
+    and --map-annotators to every annotator id."""
+    fills = {
+        "annotator_id": options.annotator,
+        "guideline_version": options.guideline,
+        "source": options.source,
+        "model_version": options.model_version,
+    }
+    for col, value in fills.items():
+        if value is None:
+            continue
+        i = labels.schema.get_field_index(col)
+        labels = labels.set_column(
+            i, col, pa.compute.fill_null(labels.column(col), pa.scalar(value, pa.string()))
+        )
+    if "source" in labels.column_names:
+        i = labels.schema.get_field_index("source")
+        labels = labels.set_column(
+            i, "source", pa.compute.fill_null(labels.column("source"), pa.scalar("human"))
+        )
+    if options.annotator_map:
+        labels = map_annotators(labels, "annotator_id", options.annotator_map)
+    return labels
+
+
+def map_annotators(table: pa.Table, column: str, mapping: dict[str, str]) -> pa.Table:
+    if column not in table.column_names or not mapping:
+        return table
+    values = [
+        mapping.get(v, v) if v is not None else None for v in table.column(column).to_pylist()
+    ]
+    return table.set_column(
+        table.schema.get_field_index(column), column, pa.array(values, pa.string())
+    )
+
+
+def check_guidelines(
+    con: duckdb.DuckDBPyConnection, labels: pa.Table, file: str, records=None
+) -> None:
+    """Every guideline version a label names must be recorded (``lineage guideline add``)."""
+    known = {r[0] for r in con.execute("SELECT version FROM guidelines").fetchall()}
+    col = labels.column("guideline_version").to_pylist()
+    for i, v in enumerate(col):
+        if v is not None and v not in known:
+            raise InputError(
+                f"unknown guideline version '{v}'",
+                file=file,
+                record=records[i] if records else i + 1,
+                field="guideline_version",
+                hint=f"record it first: lineage guideline add {v} --classes FILE",
+            )
+
+
+def current_events(con: duckdb.DuckDBPyConnection, labels: pa.Table) -> pa.Table:
+    """The latest revision (deleted ones too) of every label the incoming rows may touch:
+    those on the same assets, and those named by id."""
+    con.register("_inc_keys", labels.select(["asset_id", "label_id"]))
+    return con.sql(
+        """
+        SELECT * FROM label_events_raw
+        WHERE asset_id IN (SELECT asset_id FROM _inc_keys)
+           OR label_id IN (SELECT label_id FROM _inc_keys WHERE label_id IS NOT NULL)
+        QUALIFY row_number() OVER (PARTITION BY label_id ORDER BY revision DESC) = 1
+        """
+    ).to_arrow_table()
+
+
+def changed_rows(
+    con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table, key: str
+) -> pa.Table:
+    """Rows of ``incoming`` that are new or differ from the current row with the same key
+    (assets, categories, annotators): a re-import of the same export adds none."""
+    if incoming is None or incoming.num_rows == 0:
+        return schemas.empty(table)
+    txn = pa.array([""] * incoming.num_rows, pa.string())
+    incoming = schemas.conform(
+        table,
+        incoming.append_column("txn_id", txn)
+        if "txn_id" not in incoming.column_names
+        else incoming,
+    )
+    cols = [c for c in schemas.schema(table).names if c != "txn_id"]
+    con.register("_incoming", incoming)
+    rows = con.execute(
+        f"""
+        SELECT i.* FROM (
+            SELECT * FROM _incoming
+            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY 1) = 1
+        ) i
+        LEFT JOIN {table} c ON c.{key} = i.{key}
+        WHERE c.{key} IS NULL
+           OR hash(struct_pack({", ".join("i." + c for c in cols)}))
+              <> hash(struct_pack({", ".join("c." + c for c in cols)}))
+        """
+    ).to_arrow_table()
+    return rows
+
+
+def resolve_reviews(
+    con: duckdb.DuckDBPyConnection,
+    reviews: pa.Table,
+    events: pa.Table | None,
+    *,
+    txn_id: str,
+    file: str,
+    records: list[str] | None = None,
+) -> pa.Table:
+    """Give each review its label id (from an external id if needed) and the revision
+    current when it is recorded; refuse reviews of unknown labels."""
+    n = reviews.num_rows
+    con.register("_rev_in", reviews.append_column("_row", pa.array(np.arange(n), pa.int64())))
+    con.register("_new_events", events if events is not None else schemas.empty("label_events"))
+    resolved = con.sql(
+        """
+        WITH state AS (
+            SELECT label_id, asset_id, external_id, revision, op FROM label_events_raw
+            UNION ALL
+            SELECT label_id, asset_id, external_id, revision, op FROM _new_events
+        ),
+        latest AS (
+            SELECT * FROM state
+            QUALIFY row_number() OVER (PARTITION BY label_id ORDER BY revision DESC) = 1
+        )
+        SELECT r.* REPLACE (
+                   coalesce(r.label_id, x.label_id) AS label_id,
+                   coalesce(r.revision, l.revision, x.revision) AS revision),
+               coalesce(l.op, x.op) AS _op
+        FROM _rev_in r
+        LEFT JOIN latest l ON l.label_id = r.label_id
+        LEFT JOIN latest x ON r.label_id IS NULL AND x.external_id = r.label_external_id
+        ORDER BY r._row
+        """
+    ).to_arrow_table()
+    label_ids = resolved.column("label_id").to_pylist()
+    ops = resolved.column("_op").to_pylist()
+    for i, (lid, op) in enumerate(zip(label_ids, ops, strict=True)):
+        name = records[i] if records else i + 1
+        if op is None:
+            raise InputError(
+                f"review of an unknown label '{lid or reviews.column('label_external_id')[i].as_py()}'",
+                file=file,
+                record=name,
+                field="label_id",
+            )
+        if op == "delete":
+            raise InputError(
+                f"review of a deleted label '{lid}'", file=file, record=name, field="label_id"
+            )
+    resolved = resolved.drop_columns(["_op", "_row", "label_external_id"])
+    review_ids = resolved.column("review_id").to_pylist()
+    resolved = resolved.set_column(
+        resolved.schema.get_field_index("review_id"),
+        "review_id",
+        pa.array([r or ids.label_id() for r in review_ids], pa.string()),
+    )
+    kinds = pa.compute.fill_null(resolved.column("kind"), "review")
+    resolved = resolved.set_column(resolved.schema.get_field_index("kind"), "kind", kinds)
+    resolved = resolved.append_column("txn_id", pa.array([txn_id] * n, pa.string()))
+    return schemas.conform("reviews", resolved, file=file)
+
+
+def label_events(
+    con: duckdb.DuckDBPyConnection,
+    batch: ImportBatch,
+    *,
+    txn_id: str,
+    mode: str,
+    match: str,
+    iou_threshold: float,
+    file: str,
+):
+    """Label events for a batch: identity resolved, unchanged records dropped."""
+    labels = batch.labels
+    current = current_events(con, labels)
+    use_iou = match == "iou" or (match == "auto" and not batch.stable_ids)
+    snapshot_assets = None
+    if mode == "snapshot":
+        assets = set(labels.column("asset_id").to_pylist())
+        if batch.assets is not None:
+            assets |= set(batch.assets.column("asset_id").to_pylist())
+        snapshot_assets = sorted(assets)
+    sizes = {}
+    if batch.assets is not None and batch.assets.num_rows:
+        a = batch.assets.select(["asset_id", "height", "width"]).to_pylist()
+        sizes = {r["asset_id"]: (r["height"], r["width"]) for r in a if r["height"] and r["width"]}
+    return identity.resolve(
+        labels,
+        current,
+        txn_id=txn_id,
+        use_iou=use_iou,
+        snapshot_assets=snapshot_assets,
+        iou_threshold=iou_threshold,
+        sizes=sizes,
+        file=file,
+    )

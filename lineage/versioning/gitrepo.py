@@ -1,0 +1,133 @@
+"""The user's git repository, through gitpython (imported lazily: it is slow to import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lineage.errors import RepoError, RevisionError
+
+
+def open_git(root: Path):
+    import git
+
+    try:
+        return git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise RepoError(
+            f"{root} is not a git repository", hint="run `git init` first, then `lineage init`"
+        ) from None
+
+
+def find_root(start: Path) -> Path:
+    """The top of the git work tree that contains ``start``."""
+    import git
+
+    try:
+        repo = git.Repo(start, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise RepoError(
+            f"{start} is not inside a git repository", hint="run `git init`, then `lineage init`"
+        ) from None
+    return Path(repo.working_tree_dir)
+
+
+def has_commits(repo) -> bool:
+    try:
+        return repo.head.commit is not None
+    except ValueError:
+        return False
+
+
+def resolve(repo, rev: str):
+    """The commit a revision names (tag, branch, SHA, HEAD~2, ...)."""
+    import git
+
+    try:
+        return repo.commit(rev)
+    except (git.BadName, ValueError, git.BadObject, IndexError) as exc:
+        raise RevisionError(f"unknown revision '{rev}'", hint="see `lineage log`") from exc
+
+
+def read_blob(commit, path: str) -> bytes | None:
+    """A file's content at ``commit``, or None when it does not exist there."""
+    try:
+        return (commit.tree / path).data_stream.read()
+    except KeyError:
+        return None
+
+
+@dataclass(frozen=True)
+class Version:
+    commit: str
+    tags: tuple[str, ...]
+    committed_at: datetime
+    author: str
+    message: str
+    parents: tuple[str, ...]
+
+    @property
+    def short(self) -> str:
+        return self.commit[:10]
+
+
+def tags_by_commit(repo) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for tag in repo.tags:
+        try:
+            out.setdefault(tag.commit.hexsha, []).append(tag.name)
+        except ValueError:
+            continue
+    return out
+
+
+def versions(repo, rev: str, path: str) -> list[Version]:
+    """Commits reachable from ``rev`` that changed ``path``, newest first."""
+    if not has_commits(repo):
+        return []
+    tags = tags_by_commit(repo)
+    out = []
+    for c in repo.iter_commits(rev, paths=path):
+        out.append(
+            Version(
+                commit=c.hexsha,
+                tags=tuple(sorted(tags.get(c.hexsha, []))),
+                committed_at=datetime.fromtimestamp(c.committed_date, UTC),
+                author=str(c.author.email or c.author.name),
+                message=c.message.strip(),
+                parents=tuple(p.hexsha for p in c.parents),
+            )
+        )
+    return out
+
+
+def author(repo) -> str:
+    try:
+        reader = repo.config_reader()
+        return reader.get_value("user", "email", "") or reader.get_value("user", "name", "")
+    except Exception:  # noqa: BLE001 - a missing git identity is not an error here
+        import getpass
+
+        return getpass.getuser()
+
+
+def commit_paths(repo, paths: list[str], message: str, tag: str | None = None) -> str:
+    """Stage ``paths`` (only those) and commit; returns the new commit's SHA."""
+    import git
+
+    if tag is not None and tag in [t.name for t in repo.tags]:
+        raise RepoError(f"tag '{tag}' already exists", hint="choose another tag name")
+    existing = [p for p in paths if (Path(repo.working_tree_dir) / p).exists()]
+    repo.index.add(existing)
+    try:
+        commit = repo.index.commit(message)
+    except git.GitError as exc:  # pragma: no cover - depends on the user's git setup
+        raise RepoError(f"git commit failed: {exc}") from exc
+    if tag is not None:
+        repo.create_tag(tag, ref=commit, message=message)
+    return commit.hexsha
+
+
+def tag_exists(repo, tag: str) -> bool:
+    return tag in [t.name for t in repo.tags]

@@ -1,0 +1,107 @@
+"""Versions: which git commits changed the store, and which segments each one added."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lineage.store.layout import Layout
+from lineage.versioning import dvcstore, gitrepo
+
+VERSIONS_SCHEMA = pa.schema(
+    [
+        ("commit", pa.string()),
+        ("short", pa.string()),
+        ("tags", pa.list_(pa.string())),
+        ("committed_at", pa.timestamp("us", tz="UTC")),
+        ("author", pa.string()),
+        ("message", pa.string()),
+        ("seq", pa.int32()),  # 1 for the oldest version of this line of history
+    ]
+)
+SEGMENTS_SCHEMA = pa.schema([("commit", pa.string()), ("segment_id", pa.string())])
+
+
+def _manifest_segments(layout: Layout, repo, sha: str) -> dict[str, str] | None:
+    """``relpath -> md5`` of the transactions segments at a commit (None when not cached)."""
+    blob = gitrepo.read_blob(repo.commit(sha), layout.dvc_file.name)
+    if blob is None:
+        return {}
+    entries = dvcstore.manifest(layout.root, dvcstore.dir_md5(blob, sha[:10]))
+    if entries is None:
+        return None
+    return {e["relpath"]: e["md5"] for e in entries if e["relpath"].startswith("transactions/")}
+
+
+def _walk(layout: Layout, repo, commit: str | None):
+    """(version, new transaction segments) from oldest to newest along ``commit``'s history."""
+    if commit is None:
+        return []
+    versions = list(reversed(gitrepo.versions(repo, commit, layout.dvc_file.name)))
+    seen: set[str] = set()
+    out = []
+    for v in versions:
+        segs = _manifest_segments(layout, repo, v.commit) or {}
+        new = {rel: md5 for rel, md5 in segs.items() if rel not in seen}
+        seen.update(segs)
+        out.append((v, new))
+    return out
+
+
+def version_tables(layout: Layout, repo, commit: str | None) -> tuple[pa.Table, pa.Table]:
+    """The ``versions`` and ``version_segments`` tables behind the views of that name."""
+    walked = _walk(layout, repo, commit)
+    versions = [
+        {
+            "commit": v.commit,
+            "short": v.short,
+            "tags": list(v.tags),
+            "committed_at": v.committed_at,
+            "author": v.author,
+            "message": v.message,
+            "seq": i + 1,
+        }
+        for i, (v, _) in enumerate(walked)
+    ]
+    segments = [
+        {"commit": v.commit, "segment_id": rel.split("/", 1)[1].removesuffix(".parquet")}
+        for v, new in walked
+        for rel in new
+    ]
+    return (
+        pa.Table.from_pylist(versions, schema=VERSIONS_SCHEMA),
+        pa.Table.from_pylist(segments, schema=SEGMENTS_SCHEMA),
+    )
+
+
+def log(layout: Layout, repo, rev: str = "HEAD") -> list[dict]:
+    """Versions newest first, each with the transactions it added."""
+    if not gitrepo.has_commits(repo):
+        return []
+    commit = gitrepo.resolve(repo, rev).hexsha
+    out = []
+    for v, new in _walk(layout, repo, commit):
+        txns = []
+        for md5 in new.values():
+            path = dvcstore.cache_path(layout.root, md5)
+            if not path.exists():
+                continue
+            for row in pq.read_table(
+                path, columns=["txn_id", "kind", "message", "counts", "author"]
+            ).to_pylist():
+                row["counts"] = json.loads(row["counts"] or "{}")
+                txns.append(row)
+        out.append(
+            {
+                "commit": v.commit,
+                "short": v.short,
+                "tags": list(v.tags),
+                "committed_at": v.committed_at,
+                "author": v.author,
+                "message": v.message,
+                "transactions": sorted(txns, key=lambda t: t["txn_id"]),
+            }
+        )
+    return list(reversed(out))
