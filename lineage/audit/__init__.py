@@ -1,0 +1,1 @@
+"""Audits: policy checks, annotator agreement, statistically sound samples, reports."""
