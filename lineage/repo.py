@@ -115,19 +115,44 @@ class Repo:
 
         files = resolve(self.layout, self.git, rev)
         versions, version_segments = history.version_tables(self.layout, self.git, files.commit)
-        allowed = [
-            str(dvcstore.cache_dir(self.root)),
-            str(self.layout.store.resolve()),
-            str(self.layout.staging.resolve()),
-        ]
         con = connect(
             files,
             versions=versions,
             version_segments=version_segments,
-            allowed=allowed,
+            allowed=self._allowed(),
             threads=threads,
         )
         return Snapshot(files, con)
+
+    def pair(self, a: str | None, b: str | None = None, *, threads: int | None = None):
+        """Open two revisions at once: schema ``a`` holds A's views, schema ``b`` (and the
+        default schema) B's, so SQL can compare them (``a.labels`` vs ``b.labels``)."""
+        from lineage.query.connection import connect
+        from lineage.query.snapshot import Snapshot
+        from lineage.versioning import history
+        from lineage.versioning.revision import resolve
+
+        files_a = resolve(self.layout, self.git, a)
+        files_b = resolve(self.layout, self.git, b)
+        versions, version_segments = history.version_tables(self.layout, self.git, files_b.commit)
+        con = connect(
+            files_b,
+            versions=versions,
+            version_segments=version_segments,
+            allowed=self._allowed(),
+            threads=threads,
+            others={"a": files_a, "b": files_b},
+        )
+        snap = Snapshot(files_b, con)
+        snap.base = files_a
+        return snap
+
+    def _allowed(self) -> list[str]:
+        return [
+            str(dvcstore.cache_dir(self.root)),
+            str(self.layout.store.resolve()),
+            str(self.layout.staging.resolve()),
+        ]
 
     def query(self, sql: str, rev: str | None = None, timeout: float | None = None):
         """Run read-only user SQL on a revision; returns a DuckDB relation."""

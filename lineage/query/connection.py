@@ -21,31 +21,45 @@ def connect(
     version_segments: pa.Table,
     allowed: list[str],
     threads: int | None = None,
+    others: dict[str, RevisionFiles] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Create the views of ``files`` on a fresh in-memory database, then sandbox it."""
+    """Create the views of ``files`` on a fresh in-memory database, then sandbox it.
+    ``others`` adds more revisions as schemas (``a.labels``, ``b.labels``) for diffs."""
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
+    con.register("_versions", versions)
+    con.register("_version_segments", version_segments)
+    create_views(con, files, "main")
+    for schema, other in (others or {}).items():
+        con.execute(f"CREATE SCHEMA {schema}")
+        create_views(con, other, schema)
+    sandbox(con, allowed)
+    return con
+
+
+def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: str) -> None:
+    """The public views of one revision, in ``schema`` (views resolve names in their schema)."""
     for table in schemas.TABLES:
-        empty = f"_empty_{table}"
-        con.register(empty, schemas.empty(table))
+        empty = f"{schema}._empty_{table}"
+        con.register("_arrow_empty", schemas.empty(table))
+        con.execute(f"CREATE TABLE {empty} AS SELECT * FROM _arrow_empty")
+        con.unregister("_arrow_empty")
         paths = files.files(table)
         if paths:
             source = (
-                f"SELECT * FROM {empty} UNION ALL BY NAME "
+                f"SELECT * FROM _empty_{table} UNION ALL BY NAME "
                 f"SELECT * FROM read_parquet({_sql_list(paths)}, union_by_name = true)"
             )
         else:
-            source = f"SELECT * FROM {empty}"
-        con.execute(f"CREATE VIEW {table}_raw AS {source}")
+            source = f"SELECT * FROM _empty_{table}"
+        con.execute(f"CREATE VIEW {schema}.{table}_raw AS {source}")
+    con.execute(f"SET schema = '{schema}'")
     for sql in views.VIEWS.values():
         con.execute(sql)
-    con.register("_versions", versions)
-    con.register("_version_segments", version_segments)
-    con.execute("CREATE VIEW versions AS SELECT * FROM _versions")
-    con.execute("CREATE VIEW version_segments AS SELECT * FROM _version_segments")
-    sandbox(con, allowed)
-    return con
+    con.execute("CREATE VIEW versions AS SELECT * FROM main._versions")
+    con.execute("CREATE VIEW version_segments AS SELECT * FROM main._version_segments")
+    con.execute("SET schema = 'main'")
 
 
 def sandbox(con: duckdb.DuckDBPyConnection, allowed: list[str]) -> None:

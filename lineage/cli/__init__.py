@@ -1,0 +1,70 @@
+"""The command line: parses options, calls the Python API, renders. No logic lives here.
+
+Exit codes: 0 success; 1 differences found (diff --exit-code) or a failed audit or
+verification; 2 bad input or usage; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lineage import __version__
+from lineage.errors import LineageError
+
+
+class LineageGroup(click.Group):
+    """The one error boundary: LineageError -> 'Error: ...' on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LineageError as exc:
+            if ctx.meta.get("traceback"):
+                raise
+            click.echo(f"Error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"Hint: {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=LineageGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lineage")
+@click.option("--traceback", is_flag=True, help="Show the full traceback of an error.")
+@click.option(
+    "-C",
+    "repo_path",
+    default=".",
+    type=click.Path(file_okay=False),
+    help="Run as if started in this folder.",
+)
+@click.pass_context
+def main(ctx: click.Context, traceback: bool, repo_path: str) -> None:
+    """lineage: versioned computer-vision labels, traced to who made them, under which
+    guideline, and every review pass they went through.
+
+    \b
+    Example:
+      lineage init
+      lineage guideline add v1 --classes classes.txt
+      lineage import coco instances.json --guideline v1
+      lineage commit -m "batch 1" --tag v1
+      lineage query "select class_name, count(*) from labels group by 1"
+    """
+    ctx.meta["traceback"] = traceback
+    ctx.obj = {"path": repo_path}
+
+
+def _register() -> None:
+    from lineage.cli import commands  # noqa: F401 - registers the commands on `main`
+
+
+_register()
+
+
+def run() -> None:  # pragma: no cover
+    sys.exit(main())

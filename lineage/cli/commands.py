@@ -1,0 +1,12 @@
+"""Imports every command module so each registers itself on ``main``."""
+
+from lineage.cli import (  # noqa: F401
+    analytics_cmds,
+    audit_cmds,
+    data_cmds,
+    history_cmds,
+    query_cmds,
+    remote_cmds,
+    review_cmds,
+    store_cmds,
+)

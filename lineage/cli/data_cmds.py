@@ -1,0 +1,234 @@
+"""import and export."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import click
+
+from lineage.cli import main
+from lineage.cli.common import open_repo, rev_option, show_notes
+from lineage.cli.output import message
+from lineage.errors import InputError
+
+FORMAT_NAMES = ["auto", "native", "coco", "yolo", "voc", "labelstudio", "cvat"]
+
+
+def _annotator_map(path: str | None) -> dict[str, str]:
+    if not path:
+        return {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=path) from exc
+    if rows and [c.strip().lower() for c in rows[0][:2]] in (
+        ["user", "annotator_id"],
+        ["tool_id", "annotator_id"],
+    ):
+        rows = rows[1:]
+    out = {}
+    for i, row in enumerate(rows, start=1):
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            raise InputError(
+                "each row needs: tool user id or email, annotator id", file=path, record=f"line {i}"
+            )
+        out[row[0].strip()] = row[1].strip()
+    return out
+
+
+@main.command("import")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(FORMAT_NAMES))
+@click.argument("path", type=click.Path())
+@click.option("--annotator", default=None, help="Annotator id where the file has none.")
+@click.option("--guideline", default=None, help="Guideline version where the file has none.")
+@click.option(
+    "--source",
+    type=click.Choice(["human", "model", "assisted"]),
+    default=None,
+    help="Source where the file has none (default human).",
+)
+@click.option("--model-version", default=None, help="Model version where the file has none.")
+@click.option(
+    "--mode",
+    type=click.Choice(["snapshot", "patch"]),
+    default="snapshot",
+    show_default=True,
+    help="snapshot: labels missing from the imported images are deleted; patch: kept.",
+)
+@click.option(
+    "--match",
+    type=click.Choice(["auto", "ids", "iou"]),
+    default="auto",
+    show_default=True,
+    help="How labels are matched to existing ones (auto: ids when the format has stable ids).",
+)
+@click.option(
+    "--iou-threshold",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Minimum IoU for an IoU match.",
+)
+@click.option(
+    "--strict/--lenient",
+    default=True,
+    show_default=True,
+    help="strict: refuse the file on the first bad record; lenient: skip and report.",
+)
+@click.option(
+    "--map-annotators",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CSV of tool user id or email -> annotator id.",
+)
+@click.option(
+    "--sizes",
+    type=click.Path(),
+    default=None,
+    help="YOLO: image sizes file (CSV image,width,height).",
+)
+@click.option(
+    "--images",
+    type=click.Path(),
+    default=None,
+    help="Folder of the images, when not beside the labels.",
+)
+@click.option(
+    "--skipped-report",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where --lenient writes the skipped records (default: .lineage/skipped-<txn>.json).",
+)
+@click.option("-m", "--message", "msg", default=None, help="Transaction message.")
+@click.pass_context
+def import_cmd(
+    ctx,
+    fmt,
+    path,
+    annotator,
+    guideline,
+    source,
+    model_version,
+    mode,
+    match,
+    iou_threshold,
+    strict,
+    map_annotators,
+    sizes,
+    images,
+    skipped_report,
+    msg,
+):
+    """Stage the labels of an export (COCO, YOLO, Pascal VOC, Label Studio, CVAT, native).
+
+    Edited labels become new revisions of the same label (by id where the format has
+    stable ids, else by IoU); an unchanged re-import stages nothing.
+
+    \b
+    Example:
+      lineage import coco instances_val.json --guideline v1 --annotator vendor-a
+      lineage import yolo data.yaml --sizes sizes.csv --mode patch
+    """
+    repo = open_repo(ctx)
+    with _spinner() as tick:
+        result = repo.import_(
+            fmt,
+            path,
+            annotator=annotator,
+            guideline=guideline,
+            source=source,
+            model_version=model_version,
+            mode=mode,
+            match=match,
+            iou_threshold=iou_threshold,
+            strict=strict,
+            annotator_map=_annotator_map(map_annotators),
+            sizes=sizes,
+            images=images,
+            message=msg,
+            progress=tick,
+        )
+    show_notes(repo)
+    for note in result.notes:
+        message(f"Note: {note}")
+    if result.skipped:
+        report = (
+            Path(skipped_report)
+            if skipped_report
+            else repo.layout.work / f"skipped-{result.txn_id or 'none'}.json"
+        )
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps([s.__dict__ for s in result.skipped], indent=1))
+        for s in result.skipped[:20]:
+            where = ", ".join(x for x in (s.file, s.record, s.field and f"field '{s.field}'") if x)
+            message(f"Skipped: {where}: {s.reason}")
+        more = len(result.skipped) - 20
+        message(
+            f"{len(result.skipped)} record(s) skipped{f' ({more} more)' if more > 0 else ''}; report: {report}"
+        )
+    if result.txn_id:
+        message(
+            f"Staged {result.txn_id}: {result.created} created, {result.updated} updated, "
+            f"{result.deleted} deleted, {result.unchanged} unchanged"
+        )
+
+
+class _spinner:
+    """A progress line on stderr while an import reads and matches."""
+
+    def __enter__(self):
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.status = self.console.status("reading…") if self.console.is_terminal else None
+        if self.status:
+            self.status.start()
+
+        def tick(stage, done, total):
+            if self.status:
+                self.status.update(f"{stage}… {done:,} labels" if done else f"{stage}…")
+
+        return tick
+
+    def __exit__(self, *exc):
+        if self.status:
+            self.status.stop()
+
+
+@main.command("export")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(FORMAT_NAMES[1:]))
+@click.argument("out", type=click.Path())
+@rev_option
+@click.option(
+    "--pseudonymize", is_flag=True, help="Replace annotator and reviewer ids by keyed hashes."
+)
+@click.option(
+    "--pseudonym-key-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Key for --pseudonymize (default: $LINEAGE_PSEUDONYM_KEY).",
+)
+@click.pass_context
+def export_cmd(ctx, fmt, out, rev, pseudonymize, pseudonym_key_file):
+    """Write exactly the labels of a revision in a format its tools read.
+
+    \b
+    Example:
+      lineage export coco out/ --rev v1
+      lineage export yolo yolo-out/ --rev v2
+    """
+    from lineage.formats.pseudonym import load_key
+
+    key = (
+        load_key(Path(pseudonym_key_file) if pseudonym_key_file else None) if pseudonymize else None
+    )
+    result = open_repo(ctx).export(fmt, out, rev=rev, pseudonymize_key=key)
+    for note in result.notes:
+        message(f"Note: {note}")
+    message(
+        f"Exported {result.labels} label(s) to {', '.join(str(f) for f in result.files[:3])}"
+        + (" ..." if len(result.files) > 3 else "")
+    )

@@ -1,0 +1,158 @@
+"""Rendering, written once: every command that prints data takes ``--format`` and
+passes rows here. Rows stream from DuckDB in batches; a million rows are never held
+as Python dicts at once."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import functools
+import json
+import sys
+from collections.abc import Iterable, Iterator
+
+import click
+
+FORMATS = ("table", "json", "csv")
+BATCH = 10_000
+
+
+def format_option(*extra: str, default: str | None = None):
+    """Add ``--format`` (table|json|csv plus ``extra``) to a command. The default is a
+    table on a terminal and JSON when piped."""
+    choices = FORMATS + extra
+
+    def deco(fn):
+        @click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(choices),
+            default=default,
+            help=f"Output format ({'|'.join(choices)}); default: table on a terminal, json when piped.",
+        )
+        @functools.wraps(fn)
+        def wrapper(*args, fmt=None, **kwargs):
+            if fmt is None:
+                fmt = "table" if sys.stdout.isatty() else "json"
+            return fn(*args, fmt=fmt, **kwargs)
+
+        return wrapper
+
+    return deco
+
+
+def jsonable(value):
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _batches(data) -> tuple[list[str], Iterator[list[tuple]]]:
+    """Column names and row batches of a DuckDB relation, Arrow table or list of dicts."""
+    if hasattr(data, "fetch_record_batch"):  # DuckDB relation: stream Arrow batches
+        columns = list(data.columns)
+        return columns, _rows(data.fetch_record_batch(BATCH))
+    if hasattr(data, "to_batches"):  # Arrow table
+        return data.column_names, _rows(data.to_batches(BATCH))
+    rows = list(data)
+    columns = list(rows[0].keys()) if rows else []
+    return columns, iter([[tuple(r.get(c) for c in columns) for r in rows]] if rows else [])
+
+
+def _rows(batches) -> Iterator[list[tuple]]:
+    for batch in batches:
+        cols = [c.to_pylist() for c in batch.columns]
+        yield list(zip(*cols, strict=True))
+
+
+def render(data, fmt: str, *, title: str | None = None, out=None) -> int:
+    """Write rows to stdout in ``fmt``; returns how many rows were written."""
+    out = out or sys.stdout
+    columns, batches = _batches(data)
+    if fmt == "json":
+        return _json(columns, batches, out)
+    if fmt == "csv":
+        return _csv(columns, batches, out)
+    return _table(columns, batches, out, title)
+
+
+def _json(columns, batches, out) -> int:
+    n = 0
+    out.write("[")
+    for rows in batches:
+        for row in rows:
+            out.write(",\n" if n else "\n")
+            out.write(
+                json.dumps(jsonable(dict(zip(columns, row, strict=True))), ensure_ascii=False)
+            )
+            n += 1
+    out.write("\n]\n" if n else "]\n")
+    return n
+
+
+def _csv(columns, batches, out) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    n = 0
+    for rows in batches:
+        for row in rows:
+            writer.writerow([_cell(v) for v in row])
+            n += 1
+    return n
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(jsonable(value), ensure_ascii=False)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _table(columns, batches, out, title) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for c in columns:
+        table.add_column(str(c), overflow="fold")
+    n = 0
+    for rows in batches:
+        for row in rows:
+            table.add_row(*[_cell(v) for v in row])
+            n += 1
+    console = Console(file=out, width=None if out.isatty() else 200)
+    console.print(table)
+    if n == 0:
+        console.print("(no rows)")
+    return n
+
+
+def emit_json(obj, out=None) -> None:
+    """One JSON document (for commands whose output is an object, not rows)."""
+    out = out or sys.stdout
+    out.write(json.dumps(jsonable(obj), indent=2, ensure_ascii=False) + "\n")
+
+
+def message(text: str) -> None:
+    """Messages go to stderr, so stdout stays data."""
+    click.echo(text, err=True)
+
+
+def rows_of(records: Iterable[dict]) -> list[dict]:
+    return [jsonable(r) for r in records]

@@ -1,0 +1,67 @@
+"""remote add/list, push, pull: DVC remotes for the segment files."""
+
+from __future__ import annotations
+
+import click
+
+from lineage.cli import main
+from lineage.cli.common import open_repo
+from lineage.cli.output import format_option, message, render
+
+
+@main.group()
+def remote():
+    """DVC remotes that hold the store's segment files."""
+
+
+@remote.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--no-default", is_flag=True, help="Do not make it the default remote.")
+@click.pass_context
+def remote_add(ctx, name, url, no_default):
+    """Add a DVC remote (a folder, s3://, gs://, ssh://...).
+
+    \b
+    Example:
+      lineage remote add local /mnt/backup/lineage-remote
+    """
+    open_repo(ctx).remote_add(name, url, default=not no_default)
+    message(f"Remote '{name}' -> {url}")
+
+
+@remote.command("list")
+@format_option()
+@click.pass_context
+def remote_list(ctx, fmt):
+    """The configured remotes."""
+    rows = [{"name": n, "url": u, "default": d} for n, u, d in open_repo(ctx).remotes()]
+    render(rows, fmt)
+
+
+@main.command()
+@click.option("-r", "--remote", "name", default=None, help="Remote (default: the default one).")
+@click.pass_context
+def push(ctx, name):
+    """Upload the segment files of every version to the DVC remote.
+
+    \b
+    Example:
+      lineage push
+    """
+    n = open_repo(ctx).push(name)
+    message(f"Pushed {n} file(s)")
+
+
+@main.command()
+@click.option("-r", "--remote", "name", default=None, help="Remote (default: the default one).")
+@click.pass_context
+def pull(ctx, name):
+    """Download missing (or repair corrupt) segment files from the DVC remote.
+
+    \b
+    Example:
+      lineage pull
+    """
+    n = open_repo(ctx).pull(name)
+    message(f"Fetched {n} file(s)")
