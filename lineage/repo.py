@@ -282,7 +282,7 @@ class Repo:
         with self._writing():
             with self.at(None) as snap:
                 con = snap.con
-                ingest.check_guidelines(con, labels, str(path))
+                ingest.check_guidelines(con, labels, str(path), batch.record_names)
                 txn_id = ids.time_id("t")
                 events, report = ingest.label_events(
                     con,
@@ -534,7 +534,10 @@ class Repo:
         return dvcstore.remotes(self.root)
 
     def push(self, remote: str | None = None) -> int:
-        return dvcstore.push(self.root, remote)
+        """Upload the store files of every version (all branches and tags) to the remote."""
+        from lineage.versioning import history
+
+        return dvcstore.push(self.root, remote, history.all_dir_md5s(self.layout, self.git))
 
     def pull(self, remote: str | None = None) -> int:
         return dvcstore.pull(self.root, remote)

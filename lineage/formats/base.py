@@ -103,6 +103,9 @@ class ImportBatch:
     # CVAT track id, COCO annotation id): re-imports then match by id, not by IoU.
     stable_ids: bool = False
     notes: list[str] = field(default_factory=list)
+    # What to call each label row in errors found after reading (e.g. "line 12",
+    # "annotation 42"); None: "record <row + 1>".
+    record_names: list[str] | None = None
 
 
 @dataclass
@@ -182,11 +185,7 @@ def canonical_json(obj: Any) -> str:
 
 def finite(value: Any) -> bool:
     """A real, finite number (not bool, NaN or inf)."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -12,11 +12,23 @@ import contextlib
 import io
 import json
 import logging
+import os
 from pathlib import Path
 
 import yaml
 
 from lineage.errors import RepoError, RevisionError
+
+
+@contextlib.contextmanager
+def inside(root: Path):
+    """DVC resolves targets against the working directory, also inside old revisions."""
+    before = os.getcwd()
+    os.chdir(root)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 @contextlib.contextmanager
@@ -51,50 +63,67 @@ def init(root: Path) -> bool:
 
 
 def add(root: Path, store_name: str) -> None:
-    with quiet():
+    with quiet(), inside(root):
         dvc = open_dvc(root)
         try:
-            dvc.add(str(root / store_name))
+            dvc.add(store_name)
         finally:
             dvc.close()
 
 
 def checkout(root: Path, store_name: str) -> None:
     """Make the work-tree store folder match the committed ``.dvc`` file."""
-    with quiet():
+    with quiet(), inside(root):
         dvc = open_dvc(root)
         try:
-            dvc.checkout(targets=[str(root / f"{store_name}.dvc")], force=True)
+            dvc.checkout(targets=[f"{store_name}.dvc"], force=True)
         except Exception:  # noqa: BLE001 - nothing committed yet, or nothing to check out
             pass
         finally:
             dvc.close()
 
 
-def fetch(root: Path, store_name: str, rev: str) -> None:
-    """Bring the store files of ``rev`` from the default remote into the cache."""
-    from dvc.exceptions import DvcException
+def fetch_objects(root: Path, md5s: list[str], remote: str | None = None) -> int:
+    """Bring objects (files or ``.dir`` manifests) from the remote into the cache, by hash.
 
-    with quiet():
+    Object-level on purpose: DVC's revision-level fetch needs the target to resolve in
+    the old revision's tree, and fails quietly when it does not."""
+    from dvc.exceptions import DvcException
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    if not md5s:
+        return 0
+    with quiet(), inside(root):
         dvc = open_dvc(root)
         try:
-            dvc.fetch(targets=[str(root / store_name)], revs=[rev])
+            result = dvc.cloud.pull([HashInfo("md5", m) for m in md5s], remote=remote)
+            return len(result.transferred)
         except DvcException as exc:
             raise RevisionError(
-                f"cannot fetch the store of {rev[:10]} from the DVC remote: {exc}",
+                f"cannot fetch from the DVC remote: {exc}",
                 hint="check `lineage remote list` and that the remote is reachable",
             ) from exc
         finally:
             dvc.close()
 
 
-def push(root: Path, remote: str | None = None) -> int:
+def push(root: Path, remote: str | None = None, dir_md5s: list[str] | None = None) -> int:
+    """Push every version's files, and every version's directory manifest (DVC's own
+    push sends only the manifests of some revisions)."""
     from dvc.exceptions import DvcException
+    from dvc_data.hashfile.hash_info import HashInfo
 
-    with quiet():
+    with quiet(), inside(root):
         dvc = open_dvc(root)
         try:
-            return int(dvc.push(remote=remote, all_tags=True, all_branches=True) or 0)
+            n = int(dvc.push(remote=remote, all_tags=True, all_branches=True) or 0)
+            if dir_md5s:
+                n += len(
+                    dvc.cloud.push(
+                        [HashInfo("md5", m) for m in dir_md5s], remote=remote
+                    ).transferred
+                )
+            return n
         except DvcException as exc:
             raise RepoError(f"push failed: {exc}") from exc
         finally:
@@ -104,7 +133,7 @@ def push(root: Path, remote: str | None = None) -> int:
 def pull(root: Path, remote: str | None = None) -> int:
     from dvc.exceptions import DvcException
 
-    with quiet():
+    with quiet(), inside(root):
         dvc = open_dvc(root)
         try:
             fetched = dvc.fetch(remote=remote, all_tags=True, all_branches=True) or 0

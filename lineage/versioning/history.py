@@ -105,3 +105,15 @@ def log(layout: Layout, repo, rev: str = "HEAD") -> list[dict]:
             }
         )
     return list(reversed(out))
+
+
+def all_dir_md5s(layout: Layout, repo) -> list[str]:
+    """The directory-manifest hashes of every version on every branch and tag."""
+    if not gitrepo.has_commits(repo):
+        return []
+    out = set()
+    for c in repo.iter_commits("--all", paths=layout.dvc_file.name):
+        blob = gitrepo.read_blob(c, layout.dvc_file.name)
+        if blob is not None:
+            out.add(dvcstore.dir_md5(blob, c.hexsha[:10]))
+    return sorted(out)

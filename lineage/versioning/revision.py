@@ -70,7 +70,7 @@ def _segments(layout: Layout, commit) -> list[Segment]:
     md5 = dvcstore.dir_md5(blob, commit.hexsha[:10])
     entries = dvcstore.manifest(layout.root, md5)
     if entries is None:
-        dvcstore.fetch(layout.root, layout.store_name, commit.hexsha)
+        dvcstore.fetch_objects(layout.root, [md5])
         entries = dvcstore.manifest(layout.root, md5)
         if entries is None:
             raise RevisionError(
@@ -82,7 +82,7 @@ def _segments(layout: Layout, commit) -> list[Segment]:
     segs = [s for s in segs if s is not None]
     missing = [s for s in segs if not s.path.exists()]
     if missing:
-        dvcstore.fetch(layout.root, layout.store_name, commit.hexsha)
+        dvcstore.fetch_objects(layout.root, [s.md5 for s in missing])
         still = [s for s in missing if not s.path.exists()]
         if still:
             raise RevisionError(

@@ -137,6 +137,7 @@ def _read_jsonl(path: Path, options: ImportOptions) -> ImportBatch:
         source_files=[path],
         skipped=errors.skipped,
         stable_ids=True,
+        record_names=lines,
     )
 
 
