@@ -4,6 +4,7 @@ from lineage.cli import (  # noqa: F401
     analytics_cmds,
     audit_cmds,
     data_cmds,
+    demo_cmds,
     history_cmds,
     query_cmds,
     remote_cmds,

@@ -101,7 +101,7 @@ def changed_rows(
     )
     cols = [c for c in schemas.schema(table).names if c != "txn_id"]
     con.register("_incoming", incoming)
-    rows = con.execute(
+    rows = con.sql(
         f"""
         SELECT i.* FROM (
             SELECT * FROM _incoming

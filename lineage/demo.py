@@ -1,0 +1,60 @@
+"""Build a small example repository from the bundled data: two dataset versions with
+reviews, a guideline change, a relabel, a moved box, a delete and additions."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from lineage.errors import InputError
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    root: Path
+    versions: list[str]
+    example_label: str
+    example_asset: str
+
+
+def examples_dir() -> Path:
+    return Path(str(resources.files("lineage") / "examples"))
+
+
+def build_demo(path: str | Path, *, force: bool = False) -> DemoResult:
+    """Create a git repository at ``path`` with two committed versions, v1 and v2."""
+    import git
+
+    from lineage.repo import Repo
+
+    root = Path(path)
+    if root.exists() and any(root.iterdir()):
+        if not force:
+            raise InputError(f"{root} exists and is not empty", hint="pass --force to replace it")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    data = root / "example-data"
+    shutil.copytree(examples_dir(), data)
+    g = git.Repo.init(root)
+    with g.config_writer() as cw:
+        if not cw.has_option("user", "email"):
+            cw.set_value("user", "name", "lineage demo")
+            cw.set_value("user", "email", "demo@lineage.invalid")
+    repo = Repo.init(root)
+    with open(data / "annotators.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            repo.add_annotator(row["annotator_id"], kind=row["kind"], name=row["name"] or None,
+                               team=row["team"] or None)
+    repo.add_guideline("v1", classes=data / "classes.txt", doc=data / "guideline-v1.md")
+    repo.import_("native", data / "labels-v1.jsonl", guideline="v1")
+    repo.commit("Street scenes: first labelled batch", tag="v1-unreviewed")
+    repo.import_reviews(data / "reviews-v1.csv")
+    repo.commit("Review pass 1", tag="v1")
+    repo.add_guideline("v2", classes=data / "classes-v2.txt", doc=data / "guideline-v2.md")
+    repo.import_("native", data / "labels-v2.jsonl", guideline="v2", mode="patch")
+    repo.import_reviews(data / "reviews-v2.csv")
+    repo.commit("Fix rejected boxes, scooter class, new labels", tag="v2")
+    return DemoResult(root, ["v1-unreviewed", "v1", "v2"], "ex00000000000004", "street_000.jpg")
