@@ -63,14 +63,20 @@ def resolve(
     current: pa.Table,
     *,
     txn_id: str,
+    use_ids: bool,
     use_iou: bool,
+    iou_scope: str = "all",
     snapshot_assets: list[str] | None,
     iou_threshold: float = 0.5,
     sizes: dict[str, tuple[int, int]] | None = None,
     file: str | None = None,
 ) -> tuple[pa.Table, MatchReport]:
     """Label events for ``incoming`` (incoming label schema) against ``current`` (the
-    latest revision of every label, deleted ones included)."""
+    latest revision of every label, deleted ones included).
+
+    ``use_ids``: match external ids (the source's ids are stable). ``use_iou``: match
+    the rest by IoU; ``iou_scope="unidentified"`` limits that to records and labels
+    without an external id (a stable-id format's id-less shapes, e.g. CVAT boxes)."""
     report = MatchReport()
     con = duckdb.connect()
     n = incoming.num_rows
@@ -95,21 +101,25 @@ def resolve(
             )
 
     # 2. external ids, on the same asset, against live labels
-    rows = con.execute(
-        """
+    rows = (
+        []
+        if not use_ids
+        else con.execute(
+            """
         SELECT inc._i, cur.label_id
         FROM inc JOIN cur
           ON inc.external_id = cur.external_id AND inc.asset_id = cur.asset_id
         WHERE inc.label_id IS NULL AND inc.external_id IS NOT NULL AND cur.op <> 'delete'
         """
-    ).fetchall()
+        ).fetchall()
+    )
     for i, lid in rows:
         if assigned[i] is None:
             assigned[i], how[i] = lid, "external_id"
 
     # 3. IoU matching per asset, for what is left
     if use_iou:
-        _match_by_iou(con, inc, assigned, how, iou_threshold, sizes or {}, report)
+        _match_by_iou(con, inc, assigned, how, iou_threshold, sizes or {}, report, iou_scope)
 
     # 4. new labels
     fresh = np.array([a is None for a in assigned], dtype=bool)
@@ -177,8 +187,8 @@ filled AS (
 ),
 cmp AS (
     SELECT *,
-        hash(struct_pack({content})) AS _h,
-        lag(hash(struct_pack({content}))) OVER w AS _prev_h,
+        {content_hash} AS _h,
+        lag({content_hash}) OVER w AS _prev_h,
         lag(op) OVER w AS _prev_op,
         max(_base) OVER (PARTITION BY label_id) AS _start
     FROM filled
@@ -209,12 +219,30 @@ _FILL = ",\n        ".join(
     f"ELSE {c} END AS {c}"
     for c in CONTENT
 )
-_EVENTS_SQL = _EVENTS_SQL.replace("{fill}", _FILL)
+# Content compared with coordinates rounded to 1e-6 px, so a format that stores percent
+# or normalised coordinates round-trips to "unchanged" despite float noise.
+_ROUNDED = {
+    "bbox": "struct_pack(x := round(bbox.x, 6), y := round(bbox.y, 6), "
+    "w := round(bbox.w, 6), h := round(bbox.h, 6))",
+    "rotation": "round(rotation, 6)",
+    "score": "round(score, 6)",
+    "polygon": "list_transform(polygon, lambda p: list_transform(p, lambda v: round(v, 6)))",
+    "keypoints": "list_transform(keypoints, lambda v: round(v, 6))",
+}
+_CONTENT_HASH = "hash(struct_pack({}))".format(
+    ", ".join(f"{c} := {_ROUNDED.get(c, c)}" for c in CONTENT)
+)
+_EVENTS_SQL = _EVENTS_SQL.replace("{fill}", _FILL).replace("{content_hash}", _CONTENT_HASH)
 
 
-def _match_by_iou(con, inc, assigned, how, threshold, sizes, report) -> None:
+def _match_by_iou(con, inc, assigned, how, threshold, sizes, report, scope) -> None:
     """Hungarian matching of the unassigned records to the unclaimed live labels, per asset."""
-    open_rows = np.flatnonzero([a is None for a in assigned])
+    unassigned = np.array([a is None for a in assigned], dtype=bool)
+    if scope == "unidentified":
+        unassigned &= np.array(
+            [e is None for e in inc.column("external_id").to_pylist()], dtype=bool
+        )
+    open_rows = np.flatnonzero(unassigned)
     if open_rows.size == 0:
         return
     claimed = {a for a in assigned if a is not None}
@@ -224,7 +252,8 @@ def _match_by_iou(con, inc, assigned, how, threshold, sizes, report) -> None:
         SELECT cur.* FROM cur
         WHERE cur.op <> 'delete'
           AND cur.asset_id IN (SELECT asset_id FROM inc JOIN open_rows USING (_i))
-        """
+          {only}
+        """.format(only="AND cur.external_id IS NULL" if scope == "unidentified" else "")
     ).to_arrow_table()
     if cand.num_rows == 0:
         return

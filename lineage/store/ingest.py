@@ -192,7 +192,12 @@ def label_events(
     """Label events for a batch: identity resolved, unchanged records dropped."""
     labels = batch.labels
     current = current_events(con, labels)
-    use_iou = match == "iou" or (match == "auto" and not batch.stable_ids)
+    # auto: a format with stable ids matches by id, and its id-less records (CVAT plain
+    # shapes) by IoU among id-less labels; other formats match everything by IoU, since
+    # their ids (COCO annotation ids) may be re-numbered between exports.
+    use_ids = match == "ids" or (match == "auto" and batch.stable_ids)
+    use_iou = match == "iou" or match == "auto"
+    iou_scope = "unidentified" if (match == "auto" and batch.stable_ids) else "all"
     snapshot_assets = None
     if mode == "snapshot":
         assets = set(labels.column("asset_id").to_pylist())
@@ -207,7 +212,9 @@ def label_events(
         labels,
         current,
         txn_id=txn_id,
+        use_ids=use_ids,
         use_iou=use_iou,
+        iou_scope=iou_scope,
         snapshot_assets=snapshot_assets,
         iou_threshold=iou_threshold,
         sizes=sizes,

@@ -631,7 +631,7 @@ def test_round_trip_keeps_provenance_scores_times_and_rotation(tmp_path):
         0.875,
         when,
     )
-    assert r["rotation"] == 15.0 and r["external_id"] == "0000000000000000"
+    assert r["rotation"] == 15.0 and r["label_id"] == "0000000000000000"
     assert r["attributes"] == {
         "difficult": False,
         "truncated": False,

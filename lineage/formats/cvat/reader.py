@@ -129,7 +129,9 @@ class _Reader:
         if names is not None and row["class_name"] is not None:
             self.out.keypoint_names.setdefault(row["class_name"], names)
         source, model_version = self._source(source_el)
-        row["attributes"].pop(LABEL_ATTR, None)  # another store's id: means nothing here
+        own_id = row["attributes"].pop(LABEL_ATTR, None)  # written by lineage's export
+        if own_id:
+            row["label_id"] = str(own_id)
         exported = row["attributes"].pop(ANNOTATOR_ATTR, None)
         row.update(
             asset_id=image.asset_id,

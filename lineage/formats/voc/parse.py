@@ -145,7 +145,7 @@ def _tool_attributes(elem: Element) -> dict[str, Any]:
 def _provenance(label: dict, attributes: dict[str, Any]) -> None:
     """Move lineage's provenance attributes back into their label columns."""
     if "label_id" in attributes:
-        label["external_id"] = str(attributes.pop("label_id"))
+        label["label_id"] = str(attributes.pop("label_id"))
     for key in ("annotator_id", "model_version", "guideline_version"):
         if key in attributes and attributes[key] is not None:
             label[key] = str(attributes.pop(key))

@@ -23,6 +23,7 @@ from lineage.formats.yolo.layout import Item, Layout
 from lineage.formats.yolo.lines import Grammar, Row, parse
 from lineage.formats.yolo.sizes import Sizes, image_size, load_sizes
 
+SIZES_FILE = "image_sizes.csv"
 SIZES_HINT = "pass --sizes FILE (CSV image,width,height or JSON {name: [w, h]}) or --images DIR"
 
 
@@ -38,7 +39,8 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
             hint="point at the data.yaml, the dataset root or a labels folder",
         )
     prefix = bool(options.extra.get("split_prefix"))
-    sizes = Sizes(load_sizes(Path(options.sizes))) if options.sizes else None
+    sizes_file = Path(options.sizes) if options.sizes else _bundled_sizes(path)
+    sizes = Sizes(load_sizes(sizes_file)) if sizes_file else None
     grammar = Grammar(
         names=lay.names,
         kpt_shape=lay.kpt_shape,
@@ -49,8 +51,8 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
     assets: list[dict] = []
     notes = list(lay.notes)
     sources = list(lay.source_files)
-    if options.sizes:
-        sources.append(Path(options.sizes))
+    if sizes_file:
+        sources.append(sizes_file)
     seen: dict[str, Item] = {}
     for item in lay.items:
         item = _with_image(item, options.images)
@@ -114,6 +116,14 @@ def _with_image(item: Item, images: Path | None) -> Item:
             if cand.is_file():
                 return Item(cand.relative_to(images).as_posix(), cand, item.label, item.split)
     return item
+
+
+def _bundled_sizes(path: Path) -> Path | None:
+    """``image_sizes.csv`` beside data.yaml: lineage's own exports write it, so an export
+    re-imports without its images."""
+    root = path if path.is_dir() else path.parent
+    candidate = root / SIZES_FILE
+    return candidate if candidate.is_file() else None
 
 
 def _resolve(item: Item, sizes: Sizes | None, errors: RecordErrors):

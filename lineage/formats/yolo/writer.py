@@ -89,6 +89,7 @@ def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:
         written += len(rows)
         _place_image(asset, out, split, options)
     files.append(_data_yaml(out, names, splits, k, data.categories, notes))
+    files.append(_sizes_file(out, assets))
     notes += tally.notes(k)
     if options.extra.get("conf"):
         notes.append("a confidence column ends every line (prediction files; not for training)")
@@ -98,6 +99,21 @@ def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:
             f"{out} (export with images=copy or images=symlink to place them)"
         )
     return ExportResult(files=files, labels=written, notes=notes)
+
+
+def _sizes_file(out: Path, assets: dict[str, dict]) -> Path:
+    """``image_sizes.csv``: the export re-imports without its images (see reader)."""
+    import csv
+
+    path = out / "image_sizes.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["image", "width", "height"])
+        for asset_id in sorted(assets):
+            a = assets[asset_id]
+            if a.get("width") and a.get("height"):
+                writer.writerow([asset_id, a["width"], a["height"]])
+    return path
 
 
 def _label_path(out: Path, split: str, asset_id: str, targets: dict[Path, str]) -> Path:
