@@ -22,8 +22,8 @@ import pyarrow as pa
 from lineage import __version__
 from lineage.errors import InputError, RepoError
 from lineage.formats.base import ImportOptions, Skipped
+from lineage.store import checkpoint, ids, ingest, staging
 from lineage.store import commit as committing
-from lineage.store import ids, ingest, staging
 from lineage.store import schema as schemas
 from lineage.store.files import sha256
 from lineage.store.layout import CONFIG_FILE, WORK_DIR, Layout
@@ -97,6 +97,12 @@ class Repo:
         if not (root / CONFIG_FILE).exists() or not (root / ".dvc").is_dir():
             raise RepoError(f"no lineage store in {root}", hint="run `lineage init` first")
         return cls(root)
+
+    @property
+    def config(self) -> dict:
+        from lineage.store.layout import read_config
+
+        return read_config(self.root)
 
     @property
     def git(self):
@@ -202,6 +208,7 @@ class Repo:
         files: list[Path],
         options: dict,
         counts: dict,
+        meta: dict | None = None,
     ) -> str:
         """Stage ``tables`` plus their transaction record as transaction ``txn_id``."""
         txn_row = {
@@ -228,7 +235,9 @@ class Repo:
             **tables,
             "transactions": pa.Table.from_pylist([txn_row], schemas.schema("transactions")),
         }
-        staging.stage(self.layout.staging, txn_id, tables, {"kind": kind, "message": message})
+        staging.stage(
+            self.layout.staging, txn_id, tables, {"kind": kind, "message": message, **(meta or {})}
+        )
         return txn_id
 
     def import_(
@@ -514,7 +523,36 @@ class Repo:
                         "SELECT hash FROM transactions ORDER BY txn_id DESC LIMIT 1"
                     ).fetchone()
                     last = last[0] if last else None
+            store_conf = self.config.get("store", {})
+            ratio = float(store_conf.get("checkpoint_ratio", checkpoint.DEFAULT_RATIO))
+            least = int(store_conf.get("checkpoint_min_events", checkpoint.MIN_EVENTS))
+            with self.at(None) as snap:
+                due = staging.staged(self.layout.staging) and checkpoint.needed(snap, ratio, least)
+            if due:
+                self._stage_checkpoint("checkpoint")
             return committing.commit(self.layout, self.git, message, tag, last)
+
+    def compact(self, message: str = "lineage compact: checkpoint", tag: str | None = None):
+        """Write a checkpoint (the materialised current state) and commit it, so reads cost
+        the live labels plus the events since, not the whole log. History is kept."""
+        with self._writing():
+            self._stage_checkpoint(message)
+        return self.commit(message, tag=tag)
+
+    def _stage_checkpoint(self, message: str) -> None:
+        with self.at(None) as snap:
+            table, covers = checkpoint.state(snap)
+        self._stage(
+            ids.time_id("t"),
+            "compact",
+            {schemas.CHECKPOINTS: table},
+            message=message,
+            fmt=None,
+            files=[],
+            options={},
+            counts={"checkpoint_rows": table.num_rows},
+            meta={"covers": covers},
+        )
 
     def discard(self) -> int:
         """Drop everything staged; returns how many transactions were dropped."""

@@ -298,3 +298,43 @@ def test_bad_json_is_named(repo, tmp_path):
     with pytest.raises(InputError) as err:
         repo.import_("native", path)
     assert err.value.record == "line 2" and "not valid JSON" in err.value.reason
+
+
+def test_checkpoint_keeps_state_and_history(repo, tmp_path):
+    ids = three_versions(repo, tmp_path)
+    before = labels_of(repo, "v3")
+    result = repo.compact(tag="cp")
+    assert result.rows["checkpoints"] == len(before)
+    assert labels_of(repo, "cp") == before
+    with repo.at("cp") as snap:
+        assert snap.files.checkpoint() is not None
+        assert snap.sql("select count(*) from label_events").fetchall()[0][0] == 6
+    # events after the checkpoint are applied over it
+    write_jsonl(
+        tmp_path / "v4.jsonl",
+        [
+            {
+                "label_id": ids["car"],
+                "asset_id": "a.jpg",
+                "class_name": "truck",
+                "bbox": [12, 10, 50, 40],
+            },
+            {"label_id": ids["bike"], "asset_id": "b.jpg", "op": "delete"},
+        ],
+    )
+    repo.import_("native", tmp_path / "v4.jsonl", mode="patch")
+    after = labels_of(repo, None)
+    assert after[ids["car"]]["class_name"] == "truck" and after[ids["car"]]["revision"] == 3
+    assert ids["bike"] not in after and len(after) == len(before) - 1
+
+
+def test_commit_checkpoints_when_the_log_outgrows_the_labels(repo, tmp_path):
+    (repo.root / "lineage.toml").write_text(
+        '[store]\npath = "annotations"\ncheckpoint_ratio = 0.5\ncheckpoint_min_events = 1\n'
+    )
+    ids = three_versions(repo, tmp_path)  # 2 superseded events for 3 live labels by v3
+    with repo.at("v2") as snap:
+        assert snap.files.checkpoint() is None
+    with repo.at("v3") as snap:
+        assert snap.files.checkpoint() is not None
+    assert ids["car"] in labels_of(repo, "v3")

@@ -129,3 +129,23 @@ def discard(ctx):
     repo = open_repo(ctx)
     n = repo.discard()
     message(f"Discarded {n} staged transaction(s)")
+
+
+@main.command()
+@click.option("-m", "--message", "msg", default="lineage compact: checkpoint", show_default=True)
+@click.option("--tag", default=None, help="Tag the checkpoint commit.")
+@click.pass_context
+def compact(ctx, msg, tag):
+    """Write a checkpoint of the current labels and commit it, so reads stay fast as the
+    history grows. Nothing is removed: history queries still see every event.
+
+    \b
+    Example:
+      lineage compact
+    """
+    repo = open_repo(ctx)
+    result = repo.compact(msg, tag=tag)
+    show_notes(repo)
+    message(
+        f"Checkpoint committed as {result.commit[:10]} ({result.rows.get('checkpoints', 0)} labels)"
+    )

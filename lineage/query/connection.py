@@ -54,8 +54,25 @@ def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: s
         else:
             source = f"SELECT * FROM _empty_{table}"
         con.execute(f"CREATE VIEW {schema}.{table}_raw AS {source}")
+    checkpoint = files.checkpoint()
+    if checkpoint is not None:
+        path, covered = checkpoint
+        tail = files.tail_files(covered)
+        con.execute(
+            f"CREATE VIEW {schema}.label_state_raw AS SELECT * FROM _empty_label_events "
+            f"UNION ALL BY NAME SELECT * FROM read_parquet({_sql_list([path])})"
+        )
+        tail_src = (
+            f"SELECT * FROM _empty_label_events UNION ALL BY NAME "
+            f"SELECT * FROM read_parquet({_sql_list(tail)}, union_by_name = true)"
+            if tail
+            else "SELECT * FROM _empty_label_events"
+        )
+        con.execute(f"CREATE VIEW {schema}.label_events_tail_raw AS {tail_src}")
     con.execute(f"SET schema = '{schema}'")
-    for sql in views.VIEWS.values():
+    for name, sql in views.VIEWS.items():
+        if name == "labels" and checkpoint is not None:
+            sql = views.LABELS_FROM_CHECKPOINT
         con.execute(sql)
     con.execute("CREATE VIEW versions AS SELECT * FROM main._versions")
     con.execute("CREATE VIEW version_segments AS SELECT * FROM main._version_segments")

@@ -51,6 +51,8 @@ def commit(
         if name == "transactions":
             continue
         data = schemas.conform(name, pa.concat_tables(parts, promote_options="permissive"))
+        if name == schemas.CHECKPOINTS:
+            data = _with_covers(data, txns, segment_id)
         rel = f"{name}/{segment_id}.parquet"
         digest = write_parquet(layout.store / rel, data)
         segments.append({"table": name, "path": rel, "sha256": digest, "rows": data.num_rows})
@@ -76,6 +78,17 @@ def commit(
         staging.discard(txn)
     layout.journal.unlink(missing_ok=True)
     return CommitResult(sha, tag, segment_id, [t.txn_id for t in txns], rows)
+
+
+def _with_covers(data: pa.Table, txns, segment_id: str) -> pa.Table:
+    """A checkpoint records the label_events segments it covers ("self" = this commit's)."""
+    covers: list[str] = []
+    for txn in txns:
+        covers += txn.meta.get("covers", [])
+    covers = [segment_id if c == "self" else c for c in covers]
+    return data.replace_schema_metadata(
+        {b"lineage.covers": json.dumps(sorted(set(covers))).encode()}
+    )
 
 
 def _write_journal(layout, repo, segment_id, relpaths, txn_ids, tag) -> None:

@@ -24,6 +24,9 @@ TABLES = (
     "transactions",
     "samples",
 )
+# Checkpoints: materialised current state (label_events rows), written by `lineage compact`.
+CHECKPOINTS = "checkpoints"
+STORED_TABLES = (*TABLES, CHECKPOINTS)
 _SCALARS = {
     "string": pa.string(),
     "int32": pa.int32(),
@@ -46,8 +49,9 @@ def _arrow_type(spec) -> pa.DataType:
 
 @cache
 def spec(table: str) -> dict:
-    """The parsed JSON spec of one table."""
-    return json.loads((SCHEMA_DIR / f"{table}.json").read_text())
+    """The parsed JSON spec of one table (a checkpoint has the label_events schema)."""
+    name = "label_events" if table == CHECKPOINTS else table
+    return json.loads((SCHEMA_DIR / f"{name}.json").read_text())
 
 
 @cache

@@ -31,10 +31,11 @@ class StagedTxn:
         return f if f.exists() else None
 
     def tables(self) -> dict[str, Path]:
-        return {t: f for t in schemas.TABLES if (f := self.table_file(t)) is not None}
+        return {t: f for t in schemas.STORED_TABLES if (f := self.table_file(t)) is not None}
 
 
 def stage(staging: Path, txn_id: str, tables: dict[str, pa.Table], meta: dict) -> StagedTxn:
+    """``meta`` goes into txn.json (kind, message; ``covers`` for a checkpoint)."""
     """Write one transaction's tables, then its manifest (the commit point of staging)."""
     path = staging / txn_id
     path.mkdir(parents=True, exist_ok=False)

@@ -35,6 +35,29 @@ class RevisionFiles:
     segments: list[Segment] = field(default_factory=list)
     staged: list[StagedTxn] = field(default_factory=list)
 
+    def checkpoint(self) -> tuple[Path, set[str]] | None:
+        """The newest checkpoint of this revision and the label_events segments it covers."""
+        cps = [s for s in self.segments if s.table == schemas.CHECKPOINTS]
+        if not cps:
+            return None
+        import json
+
+        import pyarrow.parquet as pq
+
+        newest = max(cps, key=lambda s: s.segment_id)
+        meta = pq.read_schema(newest.path).metadata or {}
+        return newest.path, set(json.loads(meta.get(b"lineage.covers", b"[]")))
+
+    def tail_files(self, covered: set[str]) -> list[Path]:
+        """label_events files a checkpoint does not cover: later segments and staged work."""
+        out = [
+            s.path
+            for s in self.segments
+            if s.table == "label_events" and s.segment_id not in covered
+        ]
+        out += [f for t in self.staged if (f := t.table_file("label_events")) is not None]
+        return out
+
     def files(self, table: str) -> list[Path]:
         out = [s.path for s in self.segments if s.table == table]
         out += [f for t in self.staged if (f := t.table_file(table)) is not None]
@@ -96,8 +119,12 @@ def _segments(layout: Layout, commit) -> list[Segment]:
 def _segment(layout: Layout, entry: dict) -> Segment | None:
     relpath = entry["relpath"]
     parts = relpath.split("/")
-    if len(parts) != 2 or parts[0] not in schemas.TABLES or not parts[1].endswith(".parquet"):
-        return None  # not a segment (a checkpoint or a stray file): ignored by readers
+    if (
+        len(parts) != 2
+        or parts[0] not in schemas.STORED_TABLES
+        or not parts[1].endswith(".parquet")
+    ):
+        return None  # not a segment (a stray file): ignored by readers
     return Segment(
         table=parts[0],
         segment_id=parts[1].removesuffix(".parquet"),

@@ -1,0 +1,584 @@
+"""``lineage verify``: prove a revision's store is intact, append-only and untampered.
+
+Five checks, each reported separately so an auditor sees which promise broke:
+
+- **files**: every file of the revision's DVC manifest matches its md5 (cache, and the
+  work-tree copy at HEAD), and every segment matches the SHA-256 and row count its
+  transaction recorded; a segment no transaction claims is reported too.
+- **chain**: each transaction row's hash recomputes (``chain.row_hash``) and links to
+  the previous one; the first break is named.
+- **append-only**: each earlier version on the revision's history holds a subset of
+  the next version's files, byte for byte (same path, same md5).
+- **history**: the transactions recorded at each earlier tag (or ``since``) are a
+  prefix of the revision's, with equal hashes, and an RFC 9162 consistency proof
+  between the two Merkle roots verifies. This catches a history rewritten in a later
+  commit, even when git history itself was rewritten but the tag was not moved.
+- **merkle**: the RFC 9162 root over the transaction hashes (leaves in txn_id order).
+
+The Merkle root is only as good as its anchor: someone who rewrites every copy
+(store, tags, remote) and every published root is not detected. Publish the root
+elsewhere (a signed tag message, a ticket, an email) to anchor it.
+
+``check_segments`` is the cheap form readers use (md5 once per file, remembered by
+size and mtime); ``repair`` re-fetches corrupt cache files from the DVC remote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from lineage.errors import InputError, IntegrityError, LineageError
+from lineage.store import chain, merkle
+from lineage.store import schema as schemas
+from lineage.store.files import atomic_write_bytes
+from lineage.store.layout import Layout
+from lineage.versioning import dvcstore, gitrepo
+
+CHECKS = ("files", "chain", "append-only", "history", "merkle")
+INTACT_CACHE = "intact.json"
+
+
+@dataclass(frozen=True)
+class Problem:
+    check: str
+    message: str
+    file: str | None = None
+    txn_id: str | None = None
+    commit: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """RFC 9162 proof that the tree at ``since`` (``first_size`` leaves) is a prefix of
+    the tree at the revision (``second_size`` leaves)."""
+
+    since: str
+    first_size: int
+    second_size: int
+    first_root: str
+    second_root: str
+    proof: list[str]
+    verified: bool
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """RFC 9162 audit path of the transaction holding a label's current revision."""
+
+    label_id: str
+    revision: int
+    txn_id: str
+    segment: str | None
+    segment_sha256: str | None
+    leaf: str
+    leaf_index: int
+    tree_size: int
+    proof: list[str]
+    root: str
+    verified: bool
+
+
+@dataclass
+class VerifyResult:
+    rev: str
+    commit: str | None
+    segments: int = 0
+    transactions: int = 0
+    root: str = merkle.EMPTY_ROOT.hex()
+    problems: list[Problem] = field(default_factory=list)
+    consistency: list[ConsistencyProof] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def failed(self, check: str) -> list[Problem]:
+        return [p for p in self.problems if p.check == check]
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def _digests(path: Path) -> tuple[str, str]:
+    """(md5, sha256) of a file in one read."""
+    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            md5.update(block)
+            sha.update(block)
+    return md5.hexdigest(), sha.hexdigest()
+
+
+def _manifest(layout: Layout, commit) -> tuple[str | None, dict[str, str]]:
+    """(directory md5, ``relpath -> md5``) of the store at ``commit`` (empty: no store).
+    Fetches the manifest from the remote when the cache lacks it."""
+    blob = gitrepo.read_blob(commit, layout.dvc_file.name)
+    if blob is None:
+        return None, {}
+    dir_md5 = dvcstore.dir_md5(blob, commit.hexsha[:10])
+    entries = dvcstore.manifest(layout.root, dir_md5)
+    if entries is None:
+        _try_fetch(layout, [dir_md5])
+        entries = dvcstore.manifest(layout.root, dir_md5)
+    if entries is None:
+        raise IntegrityError(
+            f"the store manifest of {commit.hexsha[:10]} is neither in the DVC cache nor "
+            "on the remote",
+            hint="`lineage pull` from a remote that has it",
+        )
+    return dir_md5, {e["relpath"]: e["md5"] for e in entries}
+
+
+def _try_fetch(layout: Layout, md5s: list[str]) -> None:
+    if not md5s or not dvcstore.remotes(layout.root):
+        return
+    try:
+        dvcstore.fetch_objects(layout.root, md5s)
+    except LineageError:
+        pass  # reported below as missing
+
+
+def _is_segment(relpath: str) -> bool:
+    parts = relpath.split("/")
+    return len(parts) == 2 and parts[0] in schemas.TABLES and parts[1].endswith(".parquet")
+
+
+def _read_chain(layout: Layout, files: dict[str, str]) -> list[dict]:
+    """All transaction rows of a manifest, in txn_id order (the chain and leaf order)."""
+    rows = []
+    for rel, md5 in sorted(files.items()):
+        if rel.startswith("transactions/") and _is_segment(rel):
+            rows += pq.read_table(dvcstore.cache_path(layout.root, md5)).to_pylist()
+    return sorted(rows, key=lambda r: r["txn_id"])
+
+
+def _leaves(rows: list[dict]) -> list[bytes]:
+    return [bytes.fromhex(r["hash"] or "") for r in rows]
+
+
+def _commit_of(repo, rev: str | None):
+    if rev is None:
+        return repo.head.commit if gitrepo.has_commits(repo) else None
+    return gitrepo.resolve(repo, rev)
+
+
+# ---------------------------------------------------------------------- verify
+
+
+def verify(repo, rev: str | None = None, since: str | None = None) -> VerifyResult:
+    """Run every check on ``rev`` (default HEAD); ``since`` adds a tag to check against
+    (by default every tag on the revision's history is checked)."""
+    layout, git = repo.layout, repo.git
+    commit = _commit_of(git, rev)
+    result = VerifyResult(rev or "HEAD", commit.hexsha if commit else None)
+    if commit is None:
+        if since is not None:
+            raise InputError("the repository has no commits yet", field="since")
+        return result
+    dir_md5, files = _manifest(layout, commit)
+    at_head = gitrepo.has_commits(git) and git.head.commit.hexsha == commit.hexsha
+    result.segments = sum(1 for rel in files if _is_segment(rel))
+
+    readable = _check_files(layout, commit, dir_md5, files, at_head, result)
+    rows = []
+    if readable:
+        rows = _read_chain(layout, files)
+        result.transactions = len(rows)
+        _check_recorded(files, rows, layout, result)
+        _check_chain(rows, result)
+        result.root = merkle.root(_leaves(rows)).hex()
+    _check_append_only(layout, git, commit, result)
+    _check_tags(layout, git, commit, rows, since, result)
+    return result
+
+
+def _check_files(layout, commit, dir_md5, files, at_head, result) -> bool:
+    """md5 of the manifest and of each cache file (and work-tree copy at HEAD).
+    Returns whether the transaction files can be read."""
+    if dir_md5 is not None:
+        path = dvcstore.cache_path(layout.root, dir_md5)
+        if _digests(path)[0] != dir_md5.removesuffix(".dir"):
+            result.problems.append(
+                Problem("files", "the store's directory manifest is corrupt", str(path))
+            )
+    missing = [md5 for md5 in files.values() if not dvcstore.cache_path(layout.root, md5).exists()]
+    _try_fetch(layout, missing)
+    readable = True
+    owners = _owners_by_segment(layout, files)
+    for rel, md5 in sorted(files.items()):
+        txn = owners.get(rel)
+        cache = dvcstore.cache_path(layout.root, md5)
+        if not cache.exists():
+            result.problems.append(
+                Problem("files", f"{rel} is missing from the DVC cache", rel, txn, commit.hexsha)
+            )
+            readable = readable and not rel.startswith("transactions/")
+            continue
+        if _digests(cache)[0] != md5:
+            result.problems.append(
+                Problem(
+                    "files",
+                    f"{rel} does not match its md5 in the DVC cache ({cache}): the file is "
+                    "corrupt or was altered",
+                    rel,
+                    txn,
+                    commit.hexsha,
+                )
+            )
+            readable = readable and not rel.startswith("transactions/")
+        work = layout.store / rel
+        if at_head and work.is_file() and _digests(work)[0] != md5:
+            result.problems.append(
+                Problem(
+                    "files",
+                    f"the work-tree copy {layout.store_name}/{rel} does not match its md5",
+                    f"{layout.store_name}/{rel}",
+                    txn,
+                    commit.hexsha,
+                )
+            )
+    return readable
+
+
+def _owners_by_segment(layout: Layout, files: dict[str, str]) -> dict[str, str]:
+    """segment relpath -> the first transaction of the commit that wrote it, read from
+    that commit's (intact) transactions file; used only to name the transaction."""
+    out = {}
+    for rel, md5 in files.items():
+        if not (rel.startswith("transactions/") and _is_segment(rel)):
+            continue
+        cache = dvcstore.cache_path(layout.root, md5)
+        try:
+            if _digests(cache)[0] != md5:
+                continue
+            txns = pq.read_table(cache, columns=["txn_id"]).column("txn_id").to_pylist()
+        except (OSError, ValueError):
+            continue
+        if not txns:
+            continue
+        segment_id = rel.split("/")[1]
+        for other in files:
+            if other.endswith("/" + segment_id):
+                out[other] = ", ".join(sorted(txns))
+    return out
+
+
+def _check_recorded(files: dict[str, str], rows: list[dict], layout, result) -> None:
+    """Every non-transactions segment is claimed by its transactions with its SHA-256 and
+    row count; every claimed segment is in the manifest."""
+    claimed: dict[str, tuple[dict, str]] = {}
+    for row in rows:
+        for seg in row.get("segments") or []:
+            claimed.setdefault(seg["path"], (seg, row["txn_id"]))
+    seen_problem = {p.file for p in result.problems}
+    for rel, md5 in sorted(files.items()):
+        if not _is_segment(rel) or rel.startswith("transactions/") or rel in seen_problem:
+            continue
+        if rel not in claimed:
+            result.problems.append(
+                Problem("files", f"{rel} is not recorded by any transaction", rel)
+            )
+            continue
+        seg, txn = claimed[rel]
+        cache = dvcstore.cache_path(layout.root, md5)
+        if _digests(cache)[1] != seg["sha256"]:
+            result.problems.append(
+                Problem(
+                    "files",
+                    f"{rel} does not match the SHA-256 recorded by transaction {txn}",
+                    rel,
+                    txn,
+                )
+            )
+        elif pq.ParquetFile(cache).metadata.num_rows != seg["rows"]:
+            result.problems.append(
+                Problem(
+                    "files",
+                    f"{rel} has not the {seg['rows']} rows recorded by transaction {txn}",
+                    rel,
+                    txn,
+                )
+            )
+    for rel, (_, txn) in sorted(claimed.items()):
+        if rel not in files:
+            result.problems.append(
+                Problem("files", f"{rel}, recorded by transaction {txn}, is missing", rel, txn)
+            )
+
+
+def _check_chain(rows: list[dict], result: VerifyResult) -> None:
+    """Recompute each hash and its link to the previous one; report the first break."""
+    prev = None
+    for row in rows:
+        txn = row["txn_id"]
+        if row.get("prev_hash") != prev:
+            result.problems.append(
+                Problem(
+                    "chain",
+                    f"the hash chain breaks at transaction {txn}: it does not link to the "
+                    "transaction before it (one was removed, inserted or reordered)",
+                    txn_id=txn,
+                )
+            )
+            return
+        if chain.row_hash(row) != row.get("hash"):
+            result.problems.append(
+                Problem(
+                    "chain",
+                    f"the hash chain breaks at transaction {txn}: its record was altered "
+                    "after it was committed",
+                    txn_id=txn,
+                )
+            )
+            return
+        prev = row["hash"]
+
+
+def _check_append_only(layout: Layout, git, commit, result: VerifyResult) -> None:
+    """Each version on the history keeps every file of the version before it, unchanged."""
+    versions = list(reversed(gitrepo.versions(git, commit.hexsha, layout.dvc_file.name)))
+    before, before_sha = None, None
+    for v in versions:
+        try:
+            _, files = _manifest(layout, git.commit(v.commit))
+        except LineageError as exc:
+            result.problems.append(Problem("append-only", exc.message, commit=v.commit))
+            return
+        if before is not None:
+            for rel, md5 in sorted(before.items()):
+                if files.get(rel) != md5:
+                    what = "removed" if rel not in files else "replaced"
+                    result.problems.append(
+                        Problem(
+                            "append-only",
+                            f"version {v.short} {what} {rel}, which version "
+                            f"{before_sha[:10]} holds: the history was rewritten",
+                            rel,
+                            commit=v.commit,
+                        )
+                    )
+                    return
+        before, before_sha = files, v.commit
+
+
+def _check_tags(layout, git, commit, rows, since, result: VerifyResult) -> None:
+    """The chain at each earlier tag (or at ``since``) is a prefix of this one."""
+    if since is not None:
+        targets = [(since, gitrepo.resolve(git, since))]
+    else:
+        targets = []
+        for tag in git.tags:
+            try:
+                tc = tag.commit
+            except ValueError:
+                continue
+            if tc.hexsha != commit.hexsha and git.is_ancestor(tc.hexsha, commit.hexsha):
+                targets.append((tag.name, tc))
+    for name, tc in sorted(targets, key=lambda t: t[0]):
+        try:
+            _, files = _manifest(layout, tc)
+            old = _read_chain(layout, files)
+        except (LineageError, OSError, ValueError) as exc:
+            result.problems.append(
+                Problem("history", f"cannot read the transactions at {name}: {exc}")
+            )
+            continue
+        proof = _consistency(name, old, rows)
+        result.consistency.append(proof)
+        for i, row in enumerate(old):
+            new = rows[i] if i < len(rows) else None
+            if new is None or new["txn_id"] != row["txn_id"] or new["hash"] != row["hash"]:
+                what = (
+                    "is missing"
+                    if new is None or new["txn_id"] != row["txn_id"]
+                    else ("was altered")
+                )
+                result.problems.append(
+                    Problem(
+                        "history",
+                        f"transaction {row['txn_id']}, recorded at {name}, {what} in "
+                        f"{result.rev}: the history was rewritten after {name}",
+                        txn_id=row["txn_id"],
+                        commit=tc.hexsha,
+                    )
+                )
+                break
+        else:
+            if not proof.verified:
+                result.problems.append(
+                    Problem(
+                        "history",
+                        f"the Merkle consistency proof from {name} to {result.rev} fails",
+                        commit=tc.hexsha,
+                    )
+                )
+
+
+def _consistency(name: str, old: list[dict], new: list[dict]) -> ConsistencyProof:
+    first, second = _leaves(old), _leaves(new)
+    first_root, second_root = merkle.root(first), merkle.root(second)
+    if len(first) <= len(second):
+        proof = merkle.consistency_proof(second, len(first))
+        ok = merkle.verify_consistency(len(first), len(second), first_root, second_root, proof)
+    else:
+        proof, ok = [], False
+    return ConsistencyProof(
+        name,
+        len(first),
+        len(second),
+        first_root.hex(),
+        second_root.hex(),
+        [p.hex() for p in proof],
+        ok,
+    )
+
+
+# ---------------------------------------------------------------------- proofs
+
+
+def consistency_proof(repo, since_tag: str, rev: str | None = None) -> ConsistencyProof:
+    """RFC 9162 consistency proof that ``rev`` (default HEAD) only appended to ``since_tag``."""
+    layout, git = repo.layout, repo.git
+    _, old_files = _manifest(layout, gitrepo.resolve(git, since_tag))
+    commit = _commit_of(git, rev)
+    if commit is None:
+        raise InputError("the repository has no commits yet", field="rev")
+    _, new_files = _manifest(layout, commit)
+    return _consistency(since_tag, _read_chain(layout, old_files), _read_chain(layout, new_files))
+
+
+def inclusion_proof(repo, label_id: str, rev: str | None = None) -> InclusionProof:
+    """RFC 9162 inclusion proof of the transaction that wrote ``label_id``'s current
+    revision in ``rev`` (default HEAD), plus the segment (and its SHA-256) holding it."""
+    layout, git = repo.layout, repo.git
+    commit = _commit_of(git, rev)
+    if commit is None:
+        raise InputError("the repository has no commits yet", field="rev")
+    from lineage.versioning.revision import resolve
+
+    check_segments(layout, resolve(layout, git, commit.hexsha).segments)
+    with repo.at(commit.hexsha) as snap:
+        found = snap.arrow(
+            "SELECT revision, txn_id FROM label_events WHERE label_id = ? "
+            "ORDER BY revision DESC LIMIT 1",
+            [label_id],
+        ).to_pylist()
+    if not found:
+        raise InputError(
+            f"no label '{label_id}' in {rev or 'HEAD'}",
+            field="label_id",
+            hint="see `lineage query`",
+        )
+    revision, txn_id = found[0]["revision"], found[0]["txn_id"]
+    _, files = _manifest(layout, commit)
+    rows = _read_chain(layout, files)
+    index = next((i for i, r in enumerate(rows) if r["txn_id"] == txn_id), None)
+    if index is None:
+        raise IntegrityError(
+            f"transaction {txn_id} of label {label_id} is not in the transactions of "
+            f"{rev or 'HEAD'}"
+        )
+    leaves = _leaves(rows)
+    tree = merkle.MerkleTree(leaves)
+    proof = tree.inclusion_proof(index)
+    seg = next((s for s in rows[index].get("segments") or [] if s["table"] == "label_events"), None)
+    return InclusionProof(
+        label_id=label_id,
+        revision=int(revision),
+        txn_id=txn_id,
+        segment=seg["path"] if seg else None,
+        segment_sha256=seg["sha256"] if seg else None,
+        leaf=leaves[index].hex(),
+        leaf_index=index,
+        tree_size=tree.size,
+        proof=[p.hex() for p in proof],
+        root=tree.root.hex(),
+        verified=merkle.verify_inclusion(leaves[index], index, tree.size, proof, tree.root),
+    )
+
+
+# ---------------------------------------------------------------------- readers, repair
+
+
+def check_segments(layout: Layout, segments) -> None:
+    """Raise IntegrityError when a segment file (``revision.Segment``) does not match its
+    md5. Each file is hashed once; (size, mtime) of intact files are remembered in
+    ``.lineage/intact.json`` so later opens cost a ``stat`` per file."""
+    memo_path = layout.work / INTACT_CACHE
+    try:
+        memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        memo = {}
+    changed = False
+    for seg in segments:
+        st = seg.path.stat()
+        key, stamp = str(seg.path), [st.st_size, st.st_mtime_ns]
+        if memo.get(key) == stamp:
+            continue
+        if _digests(seg.path)[0] != seg.md5:
+            raise IntegrityError(
+                f"segment {seg.relpath} is corrupt: {seg.path} does not match its md5 "
+                f"(written by the transaction(s) of segment {seg.segment_id})",
+                hint="`lineage pull` repairs it from the remote; `lineage verify` reports more",
+            )
+        memo[key] = stamp
+        changed = True
+    if changed and layout.work.is_dir():
+        atomic_write_bytes(memo_path, json.dumps(memo).encode())
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    repaired: list[str]
+    failed: list[str]
+
+
+def repair(repo, remote: str | None = None) -> RepairResult:
+    """Replace corrupt cache files (any version on any branch or tag) and work-tree
+    copies by good ones from the remote. DVC's own pull skips files it believes are
+    present, so corrupt ones are deleted first, then fetched by hash."""
+    layout, git = repo.layout, repo.git
+    if not gitrepo.has_commits(git):
+        return RepairResult([], [])
+    bad: dict[str, str] = {}
+    head_files: dict[str, str] = {}
+    for c in git.iter_commits("--all", paths=layout.dvc_file.name):
+        try:
+            _, files = _manifest(layout, c)
+        except LineageError:
+            continue
+        if c.hexsha == git.head.commit.hexsha:
+            head_files = files
+        for rel, md5 in files.items():
+            path = dvcstore.cache_path(layout.root, md5)
+            if md5 not in bad and path.exists() and _digests(path)[0] != md5:
+                bad[md5] = rel
+    if not head_files:
+        _, head_files = _manifest(layout, git.head.commit)
+    for md5 in bad:
+        dvcstore.cache_path(layout.root, md5).unlink()
+    work_bad = [
+        rel
+        for rel, md5 in head_files.items()
+        if (layout.store / rel).is_file() and _digests(layout.store / rel)[0] != md5
+    ]
+    for rel in work_bad:
+        (layout.store / rel).unlink()
+    if bad:
+        dvcstore.fetch_objects(layout.root, list(bad), remote)
+    if work_bad or bad:
+        dvcstore.checkout(layout.root, layout.store_name)
+    repaired, failed = [], []
+    for md5, rel in sorted(bad.items(), key=lambda kv: kv[1]):
+        path = dvcstore.cache_path(layout.root, md5)
+        (repaired if path.exists() and _digests(path)[0] == md5 else failed).append(rel)
+    for rel in work_bad:
+        path = layout.store / rel
+        ok = path.is_file() and _digests(path)[0] == head_files[rel]
+        (repaired if ok else failed).append(f"{layout.store_name}/{rel}")
+    return RepairResult(repaired, failed)
