@@ -1,0 +1,108 @@
+"""Read a COCO instances / person-keypoints file (or a results list) into an ImportBatch."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lineage.errors import InputError
+from lineage.formats.base import ImportBatch, ImportOptions, RecordErrors
+from lineage.formats.coco import chunks
+from lineage.formats.coco.checks import problems
+from lineage.formats.coco.collect import collect
+from lineage.formats.coco.load import categories, images, parse, resolve, section
+from lineage.formats.coco.table import fill_missing_boxes, labels_table
+
+
+def read(path: Path, options: ImportOptions) -> ImportBatch:
+    """Parse ``path`` once, check every record, and return the labels, the images as
+    assets and the categories. A results file (a bare list of detections) takes its
+    images and categories from ``options.extra["annotations"]``, the ground-truth file."""
+    file = resolve(Path(path))
+    with no_cyclic_gc():
+        return _read(file, options, options.strict)
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: parsing allocates millions of containers
+    and would trigger it over and over (it doubles the parse time), while nothing
+    here creates reference cycles. Reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read(file: Path, options: ImportOptions, strict: bool) -> ImportBatch:
+    if file.stat().st_size >= chunks.MIN_FILE_BYTES:
+        try:
+            chunked = chunks.Chunked(file, chunks.CHUNK_BYTES)
+        except chunks.SplitFailed:
+            chunked = None
+        if chunked is not None:
+            try:
+                return _batch(file, file, chunked.meta, chunked.annotations(), options, strict)
+            except chunks.SplitFailed:
+                pass  # a cut fell inside a record: parse the document whole (below)
+            finally:
+                chunked.close()
+    doc = parse(file)
+    if isinstance(doc, list):
+        meta_file = _ground_truth(file, options)
+        meta = parse(meta_file)
+        if not isinstance(meta, dict):
+            raise InputError("the ground-truth COCO file must be a JSON object", file=meta_file)
+        return _batch(file, meta_file, meta, [doc], options, strict)
+    if not isinstance(doc, dict):
+        raise InputError("a COCO file must be a JSON object or a list of results", file=file)
+    anns = section(doc, "annotations", file)
+    return _batch(file, file, doc, [anns], options, strict)
+
+
+def _batch(
+    file: Path,
+    meta_file: Path,
+    meta: dict,
+    slices: Iterable[list],
+    options: ImportOptions,
+    strict: bool,
+) -> ImportBatch:
+    """Check and gather images, categories and annotations into an ImportBatch."""
+    errors = RecordErrors(strict)
+    imgs = images(meta, meta_file, errors)
+    cats = categories(meta, meta_file, errors)
+    meta.clear()
+    cols = collect(slices, imgs, cats, file, errors)
+    found = fill_missing_boxes(cols)
+    for row, problem in problems(cols, imgs, cats).items():
+        found.setdefault(row, problem)
+    for row in sorted(found):
+        field, message = found[row]
+        errors.bad(message, file=file, record=cols.record(row), field=field)
+    labels = labels_table(cols, imgs, cats, options, set(found))
+    return ImportBatch(
+        labels=labels,
+        assets=imgs.table(options.extra.get("split")),
+        categories=cats.table(),
+        source_files=[file] if meta_file == file else [file, meta_file],
+        skipped=errors.skipped,
+        stable_ids=labels.num_rows > 0 and labels.column("external_id").null_count == 0,
+    )
+
+
+def _ground_truth(file: Path, options: ImportOptions) -> Path:
+    given = options.extra.get("annotations")
+    if not given:
+        raise InputError(
+            "this is a COCO results file (a list of detections): it needs the ground-truth "
+            "file for its images and categories",
+            file=file,
+            hint="pass the ground truth as the 'annotations' option",
+        )
+    return resolve(Path(given))

@@ -1,0 +1,246 @@
+"""Write the current state of a revision as one COCO instances / keypoints JSON file.
+
+Ids are stable across exports: images are numbered 1..N in asset_id order, categories
+keep their source ids (``ordinal``) where they are unique, annotations keep their COCO
+ids (``external_id``) where all are unique integers. Provenance rides along as extra
+per-annotation fields, which pycocotools ignores and the reader maps back to columns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lineage import geometry
+from lineage.errors import InputError
+from lineage.formats.base import ExportInput, ExportOptions, ExportResult
+from lineage.formats.coco.load import DEFAULT_NAME
+from lineage.formats.pseudonym import pseudonymize_labels
+
+SPEC_ATTRIBUTES = frozenset({"area", "iscrowd", "num_keypoints"})
+PROVENANCE = ("label_id", "revision", "annotator_id", "source", "model_version")
+PROVENANCE += ("guideline_version", "created_at")
+NO_SEGMENTATION = {"polyline", "points"}
+
+
+def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:
+    """Write ``out`` (a .json path) or ``out/annotations.json`` (a folder)."""
+    out = Path(out)
+    target = out if out.suffix.lower() == ".json" else out / DEFAULT_NAME
+    labels, notes = _geometric(data.labels)
+    image_rows, image_ids = _images(data.assets, labels)
+    cat_rows, cat_ids = _categories(data.categories, labels)
+    labels = labels.sort_by([("asset_id", "ascending"), ("label_id", "ascending")])
+    labels = pseudonymize_labels(labels, options.pseudonymize_key)
+    annotations = _annotations(labels, image_ids, cat_ids)
+    doc = {
+        "info": {"description": f"exported by lineage from revision {data.revision}"},
+        "licenses": [],
+        "images": image_rows,
+        "annotations": annotations,
+        "categories": cat_rows,
+    }
+    _write_atomic(target, orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+    return ExportResult(files=[target], labels=len(annotations), notes=notes)
+
+
+def _geometric(labels: pa.Table) -> tuple[pa.Table, list[str]]:
+    """The labels COCO instances can hold, and notes on what it cannot."""
+    notes = []
+    is_class = pc.equal(labels.column("shape"), "classification")
+    dropped = pc.sum(is_class).as_py() or 0
+    if dropped:
+        notes.append(
+            f"{dropped} classification labels left out: COCO instances has no image-level labels"
+        )
+        labels = labels.filter(pc.invert(is_class))
+    lines = pc.sum(pc.is_in(labels.column("shape"), pa.array(sorted(NO_SEGMENTATION)))).as_py()
+    if lines:
+        notes.append(
+            f"{lines} polyline/points labels written as boxes only: COCO has no such shape"
+        )
+    return labels, notes
+
+
+def _write_atomic(target: Path, payload: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(payload)
+    os.replace(tmp, target)
+
+
+def _images(assets: pa.Table, labels: pa.Table) -> tuple[list[dict], dict[str, int]]:
+    """Images numbered 1..N in asset_id order; sizes from assets, else from a mask."""
+    known = {
+        r["asset_id"]: r for r in assets.select(["asset_id", "uri", "width", "height"]).to_pylist()
+    }
+    masks = labels.filter(pc.is_valid(labels.column("mask_rle")))
+    for a, m in zip(*(masks.column(c).to_pylist() for c in ("asset_id", "mask_rle")), strict=True):
+        if known.get(a, {}).get("width") is None:
+            known[a] = {**known.get(a, {}), "width": m["width"], "height": m["height"]}
+    names = sorted(set(known) | set(labels.column("asset_id").unique().to_pylist()))
+    rows, ids = [], {}
+    for i, name in enumerate(names, start=1):
+        ids[name] = i
+        row: dict[str, Any] = {"id": i, "file_name": name}
+        info = known.get(name, {})
+        if info.get("width") is not None and info.get("height") is not None:
+            row.update(width=info["width"], height=info["height"])
+        if info.get("uri"):
+            row["coco_url"] = info["uri"]
+        rows.append(row)
+    return rows, ids
+
+
+def _categories(categories: pa.Table, labels: pa.Table) -> tuple[list[dict], dict[str, int]]:
+    """Categories with their source ids where unique, new ids (after the largest) for the
+    rest in name order: 1..K when the source had none."""
+    known = {r["class_name"]: r for r in categories.to_pylist()}
+    used = {c for c in labels.column("class_name").unique().to_pylist() if c is not None}
+    names = sorted(set(known) | used)
+    ordinals = [known.get(n, {}).get("ordinal") for n in names]
+    counts = Counter(o for o in ordinals if o is not None)
+    unique = {o for o, n in counts.items() if n == 1}
+    ids: dict[str, int] = {}
+    for name, o in zip(names, ordinals, strict=True):
+        if o in unique:
+            ids[name] = o
+    next_id = max(unique, default=0) + 1
+    for name in names:
+        if name not in ids:
+            ids[name], next_id = next_id, next_id + 1
+    rows = []
+    for name in sorted(names, key=ids.__getitem__):
+        info = known.get(name, {})
+        row: dict[str, Any] = {
+            "id": ids[name],
+            "name": name,
+            "supercategory": info.get("supercategory") or "",
+        }
+        if info.get("keypoint_names"):
+            row["keypoints"] = info["keypoint_names"]
+            row["skeleton"] = info.get("skeleton") or []
+        rows.append(row)
+    return rows, ids
+
+
+def _annotation_ids(labels: pa.Table) -> list[int]:
+    """The labels' COCO ids when every one is a unique integer, else 1..N."""
+    ext = labels.column("external_id")
+    n = labels.num_rows
+    try:
+        ids = pc.cast(ext, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return list(range(1, n + 1))
+    if ids.null_count or pc.count_distinct(ids).as_py() != n:
+        return list(range(1, n + 1))
+    return ids.to_pylist()
+
+
+COLUMNS = ("asset_id", "class_name", "shape", "keypoints", "mask_rle", "score")
+COLUMNS += ("rotation", "attributes", *PROVENANCE)
+
+
+def _boxes(labels: pa.Table) -> list[list[float]]:
+    """Every bbox as an [x, y, w, h] list, built column-wise (the rows are all geometric)."""
+    bbox = labels.column("bbox").combine_chunks()
+    parts = [pc.fill_null(bbox.field(k), 0.0).to_numpy() for k in "xywh"]
+    return np.column_stack(parts).tolist() if labels.num_rows else []
+
+
+def _polygons(labels: pa.Table) -> list[list[np.ndarray] | None]:
+    """Every polygon as a list of NumPy views of its parts (orjson writes them directly,
+    without a Python float per coordinate)."""
+    column = labels.column("polygon").combine_chunks()
+    if column.null_count == len(column):
+        return [None] * len(column)
+    parts = column.flatten()
+    values = parts.flatten().to_numpy()
+    ends = parts.offsets.to_numpy()
+    bounds = column.offsets.to_numpy()
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    out: list[list[np.ndarray] | None] = []
+    for i, ok in enumerate(valid.tolist()):
+        if not ok:
+            out.append(None)
+            continue
+        first, last = bounds[i], bounds[i + 1]
+        out.append([values[ends[j] : ends[j + 1]] for j in range(first, last)])
+    return out
+
+
+def _annotations(
+    labels: pa.Table, image_ids: dict[str, int], cat_ids: dict[str, int]
+) -> list[dict]:
+    columns = [labels.column(c).to_pylist() for c in COLUMNS]
+    out = []
+    for ann_id, box, polygon, values in zip(
+        _annotation_ids(labels),
+        _boxes(labels),
+        _polygons(labels),
+        zip(*columns, strict=True),
+        strict=True,
+    ):
+        row = dict(zip(COLUMNS, values, strict=True))
+        row["polygon"] = polygon
+        if row["class_name"] is None:
+            raise InputError(
+                "a COCO annotation needs a class", record=row["label_id"], field="class_name"
+            )
+        ann = {
+            "id": ann_id,
+            "image_id": image_ids[row["asset_id"]],
+            "category_id": cat_ids[row["class_name"]],
+            "bbox": box,
+        }
+        out.append(_annotation(ann, row))
+    return out
+
+
+def _annotation(ann: dict[str, Any], row: dict) -> dict[str, Any]:
+    """Complete one COCO annotation (ids and bbox set) from its label row."""
+    attrs = orjson.loads(row["attributes"] or "{}")
+    ann["iscrowd"] = int(attrs.get("iscrowd", 0) or 0)
+    segmentation: Any = []
+    if row["shape"] not in NO_SEGMENTATION:
+        if row["polygon"]:
+            segmentation = row["polygon"]
+        elif row["mask_rle"]:
+            segmentation = geometry.rle_to_coco(row["mask_rle"])
+    ann["segmentation"] = segmentation
+    area = attrs.get("area")
+    ann["area"] = area if isinstance(area, int | float) else _area(row, segmentation, ann["bbox"])
+    kps = row["keypoints"]
+    if kps is not None:
+        ann["keypoints"] = [int(v) if i % 3 == 2 else v for i, v in enumerate(kps)]
+        ann["num_keypoints"] = attrs.get("num_keypoints", sum(1 for v in kps[2::3] if v > 0))
+    if row["score"] is not None:
+        ann["score"] = row["score"]
+    if row["rotation"]:
+        ann["rotation"] = row["rotation"]
+    for name in PROVENANCE:
+        value = row[name]
+        if value is None:
+            continue
+        if name == "created_at":
+            value = value.isoformat().replace("+00:00", "Z")
+        ann[name] = value
+    if not attrs.keys() <= SPEC_ATTRIBUTES:
+        ann["attributes"] = {k: v for k, v in attrs.items() if k not in SPEC_ATTRIBUTES}
+    return ann
+
+
+def _area(row: dict, segmentation: Any, bbox: list[float]) -> float:
+    """COCO's area when the source gave none: shoelace for polygons, pixels for masks."""
+    if isinstance(segmentation, list) and segmentation:
+        return geometry.polygon_area([part.tolist() for part in segmentation])
+    if isinstance(segmentation, dict):
+        return geometry.rle_area(row["mask_rle"])
+    return bbox[2] * bbox[3]
