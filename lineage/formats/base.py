@@ -13,7 +13,6 @@ revisions and stages one transaction. Writers get the current state of a revisio
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -188,12 +187,11 @@ def finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file (the store's hashing, shared)."""
+    from lineage.store.files import sha256
+
+    return sha256(path)
 
 
 def safe_join(root: Path, relative: str) -> Path:

@@ -8,8 +8,6 @@ CVAT writes its number attributes as such strings, so that is usually what one w
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import math
 import re
@@ -87,8 +85,3 @@ def flag_text(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return "1" if value else "0"
     return to_text(value)
-
-
-def pseudonym(key: bytes, value: str) -> str:
-    """A keyed, stable stand-in for a person's id (HMAC-SHA256, 16 hex characters)."""
-    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:16]

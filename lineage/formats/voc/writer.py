@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from lineage.errors import InputError
 from lineage.formats.base import ExportInput, ExportOptions, ExportResult, safe_join
+from lineage.formats.pseudonym import pseudonym
 
 from . import attrs as A
 from . import coords
@@ -233,7 +234,7 @@ def _attributes_elem(parent: ET.Element, r: dict, rest: dict, options) -> None:
     who = r.get("annotator_id")
     prov = {
         "label_id": r.get("label_id"),
-        "annotator_id": A.pseudonym(key, who) if key and who else who,
+        "annotator_id": pseudonym(who, key) if key and who else who,
         "source": r.get("source"),
         "model_version": r.get("model_version"),
         "guideline_version": r.get("guideline_version"),
