@@ -45,9 +45,8 @@ def build_demo(path: str | Path, *, force: bool = False) -> DemoResult:
             cw.set_value("user", "email", "demo@lineage.invalid")
     repo = Repo.init(root)
     with open(data / "annotators.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            repo.add_annotator(row["annotator_id"], kind=row["kind"], name=row["name"] or None,
-                               team=row["team"] or None)
+        rows = [{k: v or None for k, v in row.items()} for row in csv.DictReader(fh)]
+    repo.add_annotators(rows, source=data / "annotators.csv")
     repo.add_guideline("v1", classes=data / "classes.txt", doc=data / "guideline-v1.md")
     repo.import_("native", data / "labels-v1.jsonl", guideline="v1")
     repo.commit("Street scenes: first labelled batch", tag="v1-unreviewed")

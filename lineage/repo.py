@@ -471,20 +471,9 @@ class Repo:
             "doc_sha256": sha256(doc_path) if doc_path else None,
             "classes": list(dict.fromkeys(classes)),
         }
-        with self._writing():
-            txn_id = ids.time_id("t")
-            table = _with_txn(pa.Table.from_pylist([row]), txn_id)
-            self._stage(
-                txn_id,
-                "guideline",
-                {"guidelines": table},
-                message=f"guideline {version}",
-                fmt=None,
-                files=[doc_path] if doc_path else [],
-                options={},
-                counts={"guidelines": 1},
-            )
-            return TxnResult(txn_id, rows={"guidelines": 1})
+        return self._stage_rows(
+            "guideline", "guidelines", [row], f"guideline {version}", [doc_path] if doc_path else []
+        )
 
     def add_annotator(
         self,
@@ -495,23 +484,48 @@ class Repo:
         team: str | None = None,
     ) -> TxnResult:
         """Register a person or model, so audits can tell known annotators from unknown ones."""
-        if kind not in ("human", "model"):
-            raise InputError(f"'{kind}' is not one of human, model", field="kind")
-        row = {"annotator_id": annotator_id, "kind": kind, "name": name, "team": team}
+        return self.add_annotators(
+            [{"annotator_id": annotator_id, "kind": kind, "name": name, "team": team}]
+        )
+
+    def add_annotators(self, rows: list[dict], source: Path | None = None) -> TxnResult:
+        """Register several annotators in one transaction (rows: annotator_id, kind, name, team)."""
+        for i, row in enumerate(rows, start=1):
+            if not row.get("annotator_id"):
+                raise InputError(
+                    "annotator_id is required", file=source, record=i, field="annotator_id"
+                )
+            if row.get("kind", "human") not in ("human", "model"):
+                raise InputError(
+                    f"'{row['kind']}' is not one of human, model",
+                    file=source,
+                    record=i,
+                    field="kind",
+                )
+        rows = [{"kind": "human", "name": None, "team": None, **r} for r in rows]
+        what = rows[0]["annotator_id"] if len(rows) == 1 else f"{len(rows)} annotators"
+        return self._stage_rows(
+            "annotators", "annotators", rows, f"annotator {what}", [source] if source else []
+        )
+
+    def _stage_rows(
+        self, kind: str, table: str, rows: list[dict], message: str, files: list[Path]
+    ) -> TxnResult:
+        """Stage a few rows of one table (guidelines, annotators) as one transaction."""
         with self._writing():
             txn_id = ids.time_id("t")
-            table = _with_txn(pa.Table.from_pylist([row]), txn_id)
+            data = _with_txn(pa.Table.from_pylist(rows), txn_id)
             self._stage(
                 txn_id,
-                "annotators",
-                {"annotators": table},
-                message=f"annotator {annotator_id}",
+                kind,
+                {table: data},
+                message=message,
                 fmt=None,
-                files=[],
+                files=files,
                 options={},
-                counts={"annotators": 1},
+                counts={table: len(rows)},
             )
-            return TxnResult(txn_id, rows={"annotators": 1})
+            return TxnResult(txn_id, rows={table: len(rows)})
 
     def commit(self, message: str, tag: str | None = None):
         """Move everything staged into the store and record it as a git commit (+ tag)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from lineage.cli import main
@@ -134,6 +136,26 @@ def annotator_add(ctx, annotator_id, kind, name, team):
     result = repo.add_annotator(annotator_id, kind=kind, name=name, team=team)
     show_notes(repo)
     message(f"Staged annotator {annotator_id} as {result.txn_id}")
+
+
+@annotator.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True))
+@click.pass_context
+def annotator_import(ctx, path):
+    """Register annotators from a CSV with columns annotator_id,kind,name,team.
+
+    \b
+    Example:
+      lineage annotator import annotators.csv
+    """
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows = [{k: (v or None) for k, v in r.items() if k} for r in csv.DictReader(fh)]
+    repo = open_repo(ctx)
+    result = repo.add_annotators(rows, source=Path(path))
+    show_notes(repo)
+    message(f"Staged {len(rows)} annotator(s) as {result.txn_id}")
 
 
 @annotator.command("list")
