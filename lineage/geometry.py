@@ -40,7 +40,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pycocotools import mask as mask_utils
-from scipy.optimize import linear_sum_assignment
 
 from lineage.errors import InputError
 
@@ -746,6 +745,8 @@ def assign(score: np.ndarray, threshold: float) -> list[tuple[int, int]]:
 
     Scores under the threshold count as 0 in the optimisation, so a weak pair never
     displaces a strong one only to be dropped afterwards. NaN counts as no match."""
+    from scipy.optimize import linear_sum_assignment  # lazy: scipy.optimize takes ~1 s to import
+
     s = np.asarray(score, dtype=np.float64)
     if s.ndim != 2 or s.size == 0:
         return []

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lineage.errors import InputError
 from lineage.store import ids
@@ -83,56 +84,48 @@ def resolve(
     inc = incoming.append_column("_i", pa.array(np.arange(n, dtype=np.int64)))
     con.register("inc", inc)
     con.register("cur", current)
-    assigned = np.full(n, None, dtype=object)
-    how = np.full(n, None, dtype=object)
-
-    # 1. explicit label ids
-    explicit = inc.column("label_id").to_numpy(zero_copy_only=False)
-    has_id = np.array([v is not None for v in explicit], dtype=bool)
-    assigned[has_id] = explicit[has_id]
-    how[has_id] = "label_id"
-
-    # deletes must name a label
-    ops = inc.column("op").to_pylist()
-    for i, op in enumerate(ops):
-        if op == "delete" and not has_id[i] and inc.column("external_id")[i].as_py() is None:
-            raise InputError(
-                "a delete must name the label_id", file=file, record=i + 1, field="label_id"
-            )
+    assigned = np.asarray(inc.column("label_id").to_numpy(zero_copy_only=False), dtype=object)
+    how = np.where(pd_notnull(assigned), "label_id", None).astype(object)
+    is_delete = np.asarray(
+        pc.fill_null(pc.equal(inc.column("op"), "delete"), False).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    no_ext = np.asarray(inc.column("external_id").is_null().to_numpy(zero_copy_only=False))
+    bad = is_delete & (how == None) & no_ext  # noqa: E711 - elementwise
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("a delete must name the label_id", file=file, record=i + 1, field="label_id")
 
     # 2. external ids, on the same asset, against live labels
-    rows = (
-        []
-        if not use_ids
-        else con.execute(
+    if use_ids and current.num_rows:
+        pairs = con.sql(
             """
-        SELECT inc._i, cur.label_id
-        FROM inc JOIN cur
-          ON inc.external_id = cur.external_id AND inc.asset_id = cur.asset_id
-        WHERE inc.label_id IS NULL AND inc.external_id IS NOT NULL AND cur.op <> 'delete'
-        """
-        ).fetchall()
-    )
-    for i, lid in rows:
-        if assigned[i] is None:
-            assigned[i], how[i] = lid, "external_id"
+            SELECT inc._i, cur.label_id
+            FROM inc JOIN cur
+              ON inc.external_id = cur.external_id AND inc.asset_id = cur.asset_id
+            WHERE inc.label_id IS NULL AND inc.external_id IS NOT NULL AND cur.op <> 'delete'
+            """
+        ).fetchnumpy()
+        rows, lids = pairs["_i"], np.asarray(pairs["label_id"], dtype=object)
+        free = how[rows] == None  # noqa: E711
+        assigned[rows[free]] = lids[free]
+        how[rows[free]] = "external_id"
 
     # 3. IoU matching per asset, for what is left
-    if use_iou:
+    if use_iou and current.num_rows:
         _match_by_iou(con, inc, assigned, how, iou_threshold, sizes or {}, report, iou_scope)
 
     # 4. new labels
-    fresh = np.array([a is None for a in assigned], dtype=bool)
-    bad_delete = fresh & np.array([op == "delete" for op in ops], dtype=bool)
-    if bad_delete.any():
-        i = int(np.flatnonzero(bad_delete)[0])
+    fresh = how == None  # noqa: E711
+    if (fresh & is_delete).any():
+        i = int(np.flatnonzero(fresh & is_delete)[0])
         raise InputError(
             "delete of a label that does not exist", file=file, record=i + 1, field="external_id"
         )
     assigned[fresh] = ids.label_ids(int(fresh.sum()))
     how[fresh] = "new"
-    for k in how:
-        report.matched_by[k] = report.matched_by.get(k, 0) + 1
+    kinds, counts = np.unique(how.astype(str), return_counts=True)
+    report.matched_by = {str(k): int(c) for k, c in zip(kinds, counts, strict=True)}
 
     inc = inc.set_column(
         inc.schema.get_field_index("label_id"), "label_id", pa.array(assigned, pa.string())
@@ -141,7 +134,7 @@ def resolve(
 
     # 5. snapshot deletes: live labels on the imported assets that nothing matched
     deletes = pa.table({"label_id": pa.array([], pa.string())})
-    if snapshot_assets is not None:
+    if snapshot_assets is not None and current.num_rows:
         con.register("snap_assets", pa.table({"asset_id": pa.array(snapshot_assets, pa.string())}))
         deletes = con.sql(
             """
@@ -153,14 +146,32 @@ def resolve(
         ).to_arrow_table()
     con.register("dels", deletes)
 
-    events = con.sql(_EVENTS_SQL.format(content=", ".join(CONTENT))).to_arrow_table()
+    sql = _EVENTS_SQL if _has_repeats(inc) else _SINGLE_EVENTS_SQL
+    events = con.sql(sql).to_arrow_table()
     events = events.append_column("txn_id", pa.array([txn_id] * events.num_rows, pa.string()))
-    ops_out = events.column("op").to_pylist()
-    report.created = ops_out.count("create")
-    report.updated = ops_out.count("update")
-    report.deleted = ops_out.count("delete")
-    report.unchanged = n - (report.created + report.updated) - sum(1 for o in ops if o == "delete")
+    op_counts = dict(zip(*np.unique(events.column("op").to_numpy(zero_copy_only=False).astype(str),
+                                    return_counts=True), strict=True))
+    report.created = int(op_counts.get("create", 0))
+    report.updated = int(op_counts.get("update", 0))
+    report.deleted = int(op_counts.get("delete", 0))
+    report.unchanged = n - (report.created + report.updated) - int(is_delete.sum())
     return schemas.conform("label_events", events, file=file), report
+
+
+def pd_notnull(values: np.ndarray) -> np.ndarray:
+    return np.array([v is not None for v in values], dtype=bool) if values.size < 1000 else (
+        ~pd_isnull(values)
+    )
+
+
+def pd_isnull(values: np.ndarray) -> np.ndarray:
+    return pa.array(values, pa.string()).is_null().to_numpy(zero_copy_only=False)
+
+
+def _has_repeats(inc: pa.Table) -> bool:
+    """True when some label gets several records in one file (a native history export)."""
+    ids_ = inc.column("label_id")
+    return pc.count_distinct(ids_).as_py() != len(ids_)
 
 
 # Candidate events in file order per label, each compared with the one before it
@@ -229,10 +240,48 @@ _ROUNDED = {
     "polygon": "list_transform(polygon, lambda p: list_transform(p, lambda v: round(v, 6)))",
     "keypoints": "list_transform(keypoints, lambda v: round(v, 6))",
 }
-_CONTENT_HASH = "hash(struct_pack({}))".format(
-    ", ".join(f"{c} := {_ROUNDED.get(c, c)}" for c in CONTENT)
+
+
+def _content_hash(prefix: str = "") -> str:
+    def col(c: str) -> str:
+        return _ROUNDED.get(c, c).replace(c, prefix + c) if prefix else _ROUNDED.get(c, c)
+
+    return "hash(struct_pack({}))".format(", ".join(f"{c} := {col(c)}" for c in CONTENT))
+
+
+_EVENTS_SQL = (
+    _EVENTS_SQL.replace("{fill}", _FILL)
+    .replace("{content_hash}", _content_hash())
+    .replace("{content}", ", ".join(CONTENT))
 )
-_EVENTS_SQL = _EVENTS_SQL.replace("{fill}", _FILL).replace("{content_hash}", _CONTENT_HASH)
+
+# The common case: each label gets at most one record, so a join with its current
+# revision decides create / update / unchanged, with no window over the whole batch.
+_SINGLE_EVENTS_SQL = f"""
+WITH s AS (
+    SELECT inc.*, c.label_id IS NOT NULL AS _known, c.revision AS _rev, c.op AS _cur_op,
+           {", ".join(f"c.{c} AS _c_{c}" for c in CONTENT)}
+    FROM inc LEFT JOIN cur c ON c.label_id = inc.label_id
+)
+SELECT
+    label_id,
+    (coalesce(_rev, 0) + 1)::INTEGER AS revision,
+    CASE WHEN op = 'delete' THEN 'delete' WHEN NOT _known THEN 'create' ELSE 'update' END AS op,
+    coalesce(created_at, now()) AS created_at,
+    {", ".join(f"CASE WHEN op = 'delete' THEN _c_{c} ELSE {c} END AS {c}" for c in CONTENT)},
+    _i
+FROM s
+WHERE NOT _known
+   OR (op = 'delete' AND _cur_op <> 'delete')
+   OR (coalesce(op, '') <> 'delete'
+       AND (_cur_op = 'delete' OR {_content_hash()} <> {_content_hash("_c_")}))
+UNION ALL
+SELECT c.label_id, (c.revision + 1)::INTEGER, 'delete', now(),
+       {", ".join(f"c.{c}" for c in CONTENT)},
+       9223372036854775807 AS _i
+FROM cur c JOIN dels USING (label_id)
+ORDER BY _i
+"""
 
 
 def _match_by_iou(con, inc, assigned, how, threshold, sizes, report, scope) -> None:

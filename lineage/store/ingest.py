@@ -59,16 +59,21 @@ def check_guidelines(
 ) -> None:
     """Every guideline version a label names must be recorded (``lineage guideline add``)."""
     known = {r[0] for r in con.execute("SELECT version FROM guidelines").fetchall()}
-    col = labels.column("guideline_version").to_pylist()
-    for i, v in enumerate(col):
-        if v is not None and v not in known:
-            raise InputError(
-                f"unknown guideline version '{v}'",
-                file=file,
-                record=records[i] if records else i + 1,
-                field="guideline_version",
-                hint=f"record it first: lineage guideline add {v} --classes FILE",
-            )
+    col = labels.column("guideline_version")
+    named = set(pa.compute.unique(col.drop_null()).to_pylist())
+    unknown = named - known
+    if not unknown:
+        return
+    bad = pa.compute.is_in(col, value_set=pa.array(sorted(unknown), pa.string()))
+    i = int(pa.compute.indices_nonzero(pa.compute.fill_null(bad, False)).to_numpy()[0])
+    v = col[i].as_py()
+    raise InputError(
+        f"unknown guideline version '{v}'",
+        file=file,
+        record=records[i] if records else i + 1,
+        field="guideline_version",
+        hint=f"record it first: lineage guideline add {v} --classes FILE",
+    )
 
 
 def current_events(con: duckdb.DuckDBPyConnection, labels: pa.Table) -> pa.Table:
