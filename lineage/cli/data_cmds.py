@@ -39,6 +39,38 @@ def _annotator_map(path: str | None) -> dict[str, str]:
     return out
 
 
+def _extra(pairs: tuple[str, ...]) -> dict:
+    """``-o key=value`` format options; true/false and numbers are typed."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"format option '{pair}' is not KEY=VALUE", field="-o")
+        low = value.lower()
+        if low in ("true", "false"):
+            out[key] = low == "true"
+            continue
+        try:
+            out[key] = int(value)
+        except ValueError:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
+    return out
+
+
+format_options = click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A format-specific option, e.g. -o split=val (coco), -o conf=false (yolo), "
+    "-o voc_coords=continuous (voc), -o images=copy (yolo export). Repeatable.",
+)
+
+
 @main.command("import")
 @click.argument("fmt", metavar="FORMAT", type=click.Choice(FORMAT_NAMES))
 @click.argument("path", type=click.Path())
@@ -103,6 +135,7 @@ def _annotator_map(path: str | None) -> dict[str, str]:
     help="Where --lenient writes the skipped records (default: .lineage/skipped-<txn>.json).",
 )
 @click.option("-m", "--message", "msg", default=None, help="Transaction message.")
+@format_options
 @click.pass_context
 def import_cmd(
     ctx,
@@ -121,6 +154,7 @@ def import_cmd(
     images,
     skipped_report,
     msg,
+    options,
 ):
     """Stage the labels of an export (COCO, YOLO, Pascal VOC, Label Studio, CVAT, native).
 
@@ -150,6 +184,7 @@ def import_cmd(
             images=images,
             message=msg,
             progress=tick,
+            extra=_extra(options),
         )
     show_notes(repo)
     for note in result.notes:
@@ -211,8 +246,9 @@ class _spinner:
     default=None,
     help="Key for --pseudonymize (default: $LINEAGE_PSEUDONYM_KEY).",
 )
+@format_options
 @click.pass_context
-def export_cmd(ctx, fmt, out, rev, pseudonymize, pseudonym_key_file):
+def export_cmd(ctx, fmt, out, rev, pseudonymize, pseudonym_key_file, options):
     """Write exactly the labels of a revision in a format its tools read.
 
     \b
@@ -225,7 +261,7 @@ def export_cmd(ctx, fmt, out, rev, pseudonymize, pseudonym_key_file):
     key = (
         load_key(Path(pseudonym_key_file) if pseudonym_key_file else None) if pseudonymize else None
     )
-    result = open_repo(ctx).export(fmt, out, rev=rev, pseudonymize_key=key)
+    result = open_repo(ctx).export(fmt, out, rev=rev, pseudonymize_key=key, extra=_extra(options))
     for note in result.notes:
         message(f"Note: {note}")
     message(
