@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -164,6 +164,44 @@ class Repo:
         """Run read-only user SQL on a revision; returns a DuckDB relation."""
         return self.at(rev).sql(sql, timeout=timeout)
 
+    def diff(
+        self,
+        a: str | None,
+        b: str | None = None,
+        *,
+        iou_threshold: float = 0.5,
+        classes: Sequence[str] = (),
+        annotators: Sequence[str] = (),
+        fast: bool | None = None,
+    ):
+        """Labels changed from revision ``a`` to ``b`` (None: HEAD plus staged), one row
+        each with kinds, iou, before, after: a DuckDB relation (see lineage.query.diff)."""
+        from lineage.query import diff
+
+        return diff.diff(
+            self,
+            a,
+            b,
+            iou_threshold=iou_threshold,
+            classes=classes,
+            annotators=annotators,
+            fast=fast,
+        )
+
+    def history(
+        self, label_id: str | None = None, rev: str | None = None, *, external_id: str | None = None
+    ):
+        """Every revision of a label, oldest first, reviews nested (a DuckDB relation)."""
+        from lineage.query import history
+
+        return history.history(self, label_id, rev, external_id=external_id)
+
+    def blame(self, asset_id: str, rev: str | None = None):
+        """Each current label on an asset and who made its current revision (a relation)."""
+        from lineage.query import history
+
+        return history.blame(self, asset_id, rev)
+
     def log(self, rev: str = "HEAD") -> list[dict]:
         """Versions that changed the store, newest first, with their transactions."""
         from lineage.versioning import history
@@ -174,7 +212,7 @@ class Repo:
         txns = staging.staged(self.layout.staging)
         with self.at(None) as snap:
             counts = {
-                v: snap.con.execute(f"SELECT count(*) FROM {v}").fetchone()[0]
+                v: snap.con.sql(f"SELECT count(*) FROM {v}").fetchall()[0][0]
                 for v in ("labels", "label_events", "reviews", "assets", "guidelines", "annotators")
             }
         head = self.git.head.commit.hexsha if gitrepo.has_commits(self.git) else None
@@ -533,10 +571,10 @@ class Repo:
             last = None
             if gitrepo.has_commits(self.git):
                 with self.at("HEAD") as snap:
-                    last = snap.con.execute(
+                    last = snap.con.sql(
                         "SELECT hash FROM transactions ORDER BY txn_id DESC LIMIT 1"
-                    ).fetchone()
-                    last = last[0] if last else None
+                    ).fetchall()
+                    last = last[0][0] if last else None
             store_conf = self.config.get("store", {})
             ratio = float(store_conf.get("checkpoint_ratio", checkpoint.DEFAULT_RATIO))
             least = int(store_conf.get("checkpoint_min_events", checkpoint.MIN_EVENTS))

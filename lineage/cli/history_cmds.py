@@ -1,1 +1,170 @@
-"""(being written)"""
+"""history, blame, diff: where a label came from, who touched an image, what changed."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from lineage.cli import main
+from lineage.cli.common import open_repo, rev_option
+from lineage.cli.output import BATCH, format_option, jsonable, render
+
+sql_option = click.option(
+    "--sql", "show_sql", is_flag=True, help="Print the SQL instead of running it."
+)
+
+
+@main.command()
+@click.argument("label_id", required=False)
+@click.option("--external-id", default=None, help="Find the label by the id its tool gave it.")
+@rev_option
+@sql_option
+@format_option()
+@click.pass_context
+def history(ctx, label_id, external_id, rev, show_sql, fmt):
+    """Every revision of a label, oldest first: version, time, op, class, geometry and
+    its IoU with the previous revision, attribute keys changed, annotator, source,
+    guideline; under each revision its review passes. JSON gives a list of revisions,
+    each with a `reviews` list; CSV one row per revision or review (`row_type`).
+
+    \b
+    Example:
+      lineage history 3f2a5a53f5c1feb0
+      lineage history --external-id 1768 --format json
+    """
+    from lineage.query import history as h
+
+    if (label_id is None) == (external_id is None):
+        raise click.UsageError("give either LABEL_ID or --external-id")
+    repo = open_repo(ctx)
+    snap, label_id = h.open_history(repo, label_id, rev, external_id=external_id)
+    with snap:
+        if fmt == "json":
+            sql = h.history_sql(label_id)
+        else:
+            sql = h.history_rows_sql(label_id, compact=fmt == "table")
+        if show_sql:
+            click.echo(sql)
+            return
+        render(snap.con.sql(sql), fmt, title=f"history of {label_id}")
+
+
+@main.command()
+@click.argument("asset_id")
+@rev_option
+@sql_option
+@format_option()
+@click.pass_context
+def blame(ctx, asset_id, rev, show_sql, fmt):
+    """Each current label on an image: who made its current revision, in which version,
+    under which guideline, and its review status (passes and latest verdict).
+
+    \b
+    Example:
+      lineage blame images/000123.jpg --rev v2
+    """
+    from lineage.query import history as h
+
+    repo = open_repo(ctx)
+    with h.open_blame(repo, asset_id, rev) as snap:
+        sql = h.blame_table_sql(asset_id) if fmt == "table" else h.blame_sql(asset_id)
+        if show_sql:
+            click.echo(sql)
+            return
+        render(snap.con.sql(sql), fmt, title=f"blame of {asset_id}")
+
+
+@main.command()
+@click.argument("a")
+@click.argument("b", required=False)
+@click.option(
+    "--summary", "summary_only", is_flag=True, help="Counts per kind, class, annotator, asset."
+)
+@click.option(
+    "--iou-threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="A geometry change with IoU below this is 'moved', else 'geometry'.",
+)
+@click.option(
+    "--class",
+    "classes",
+    multiple=True,
+    help="Only labels of this class before or after (repeatable).",
+)
+@click.option(
+    "--annotator",
+    "annotators",
+    multiple=True,
+    help="Only labels by this annotator before or after (repeatable).",
+)
+@click.option("--exit-code", is_flag=True, help="Exit with 1 when there are differences.")
+@sql_option
+@format_option()
+@click.pass_context
+def diff(ctx, a, b, summary_only, iou_threshold, classes, annotators, exit_code, show_sql, fmt):
+    """What changed from revision A to B (default: the work state, HEAD plus staged, as
+    `git diff`). Each changed label once, with its kinds of change (added, removed,
+    geometry, moved, class, attributes, annotator, source, guideline, review) and its
+    values before and after. JSON: one object {from, to, summary, changes}.
+
+    \b
+    Example:
+      lineage diff v1 v2 --summary
+      lineage diff v1 --class car --format json
+      lineage diff v2 --exit-code --format csv > changes.csv
+    """
+    from lineage.query import diff as d
+
+    repo = open_repo(ctx)
+    with d.open_diff(
+        repo, a, b, iou_threshold=iou_threshold, classes=classes, annotators=annotators
+    ) as result:
+        forms = {
+            "json": result.sql,
+            "csv": d.flat_sql(result.sql),
+            "table": d.table_sql(result.sql),
+        }
+        sql = d.summary_sql(result.sql) if summary_only else forms[fmt]
+        if show_sql:
+            click.echo(sql)
+            return
+        title = f"{result.source['rev']} → {result.target['rev']}"
+        if fmt == "json":
+            result.materialize()  # the summary and the changes read it once
+            summary = result.summary()
+            changed = summary["labels"]
+            head = {"from": result.source, "to": result.target, "summary": summary}
+            _emit_diff(head, None if summary_only else result.relation)
+        elif summary_only:
+            rows = result.pair.con.sql(sql).to_arrow_table()
+            changed = _total(rows.to_pylist())
+            render(rows, fmt, title=title)
+        else:
+            changed = render(result.pair.con.sql(sql), fmt, title=title)
+    if exit_code and changed:
+        ctx.exit(1)
+
+
+def _total(rows: list[dict]) -> int:
+    return next((r["labels"] for r in rows if r["dimension"] == "total"), 0)
+
+
+def _emit_diff(head: dict, changes, out=None) -> None:
+    """One JSON object; the changes stream from DuckDB in batches."""
+    out = out or sys.stdout
+    body = json.dumps(jsonable(head), indent=2, ensure_ascii=False)
+    if changes is None:
+        out.write(body + "\n")
+        return
+    out.write(body[:-2] + ',\n  "changes": [')
+    n = 0
+    for batch in changes.to_arrow_reader(BATCH):
+        for row in batch.to_pylist():
+            out.write(",\n    " if n else "\n    ")
+            out.write(json.dumps(jsonable(row), ensure_ascii=False))
+            n += 1
+    out.write("\n  ]\n}\n" if n else "]\n}\n")

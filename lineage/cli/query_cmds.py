@@ -12,17 +12,34 @@ from lineage.cli.output import format_option, render
 @main.command()
 @click.argument("sql")
 @rev_option
+@click.option(
+    "--diff",
+    "diff_revs",
+    default=None,
+    metavar="A[..B]",
+    help="Also offer a `diff` view of the changes from A to B (B: the work state); "
+    "`a.labels` and `b.labels` are the two states.",
+)
 @click.option("--timeout", type=float, default=None, help="Stop the query after this many seconds.")
 @format_option()
 @click.pass_context
-def query(ctx, sql, rev, timeout, fmt):
+def query(ctx, sql, rev, diff_revs, timeout, fmt):
     """Run read-only SQL over the views: labels, label_events, reviews, guidelines,
     annotators, assets, categories, transactions, samples, label_lineage, versions.
 
     \b
     Example:
       lineage query --rev v1 "select class_name, count(*) from labels group by 1" --format json
+      lineage query --diff v1..v2 "select kinds, count(*) from diff group by all"
     """
     repo = open_repo(ctx)
-    with repo.at(rev) as snap:
+    if diff_revs:
+        from lineage.query import diff
+
+        a, _, b = diff_revs.partition("..")
+        snap = repo.pair(a, b or None)
+        diff.create_view(snap)
+    else:
+        snap = repo.at(rev)
+    with snap:
         render(snap.sql(sql, timeout=timeout), fmt)

@@ -61,7 +61,7 @@ def validate_labels(labels: pa.Table, *, file: str | None, records: list | None 
     con = duckdb.connect()
     con.register("t", labels.append_column("_row", pa.array(range(labels.num_rows), pa.int64())))
     for fld, bad, message in CHECKS:
-        hit = con.execute(f"SELECT min(_row) FROM t WHERE {bad}").fetchone()[0]
+        hit = con.sql(f"SELECT min(_row) FROM t WHERE {bad}").fetchall()[0][0]
         if hit is not None:
             record = records[hit] if records is not None else hit + 1
             raise InputError(message, file=file, record=record, field=fld)
@@ -69,9 +69,9 @@ def validate_labels(labels: pa.Table, *, file: str | None, records: list | None 
         if name not in labels.column_names:
             continue
         quoted = ", ".join(f"'{a}'" for a in allowed)
-        hit = con.execute(
+        hit = con.sql(
             f"SELECT min(_row) FROM t WHERE {name} IS NOT NULL AND {name} NOT IN ({quoted})"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if hit is not None:
             record = records[hit] if records is not None else hit + 1
             value = labels.column(name)[hit].as_py()

@@ -298,7 +298,9 @@ def diff_sql(
         threshold=repr(float(iou_threshold)),
         kind_cases=kind_cases,
         filters=filters,
-        **{k.name.lower(): k.value for k in (Change.ADDED, Change.REMOVED, Change.REVIEW)},
+        added=Change.ADDED.value,
+        removed=Change.REMOVED.value,
+        review=Change.REVIEW.value,
         geometry=Change.GEOMETRY.value,
         moved=Change.MOVED.value,
     ).strip()
@@ -348,6 +350,13 @@ class Diff:
     def summary(self) -> dict:
         return summary(self.pair.con, self.sql)
 
+    def materialize(self) -> None:
+        """Compute the diff once into a temporary table, for readers that need it twice
+        (the summary, then the changes)."""
+        self.pair.con.sql(f"CREATE OR REPLACE TEMP TABLE _lineage_diff AS {self.sql}")
+        self.sql = "SELECT * FROM _lineage_diff ORDER BY asset_id, label_id"
+        self.relation = self.pair.con.sql(self.sql)
+
     def close(self) -> None:
         self.pair.close()
 
@@ -389,6 +398,13 @@ def open_diff(
     except BaseException:
         pair.close()
         raise
+
+
+def create_view(pair, name: str = "diff", **options) -> None:
+    """Add the diff as a view (``diff`` by default) to a pair snapshot, so user SQL
+    (``pair.sql("select kinds, count(*) from diff group by all")``) can query it."""
+    register(pair.con)
+    pair.con.execute(f"CREATE VIEW main.{name} AS {diff_sql(pair, **options)}")
 
 
 def diff(repo, a: str | None, b: str | None = None, **options) -> duckdb.DuckDBPyRelation:

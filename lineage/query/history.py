@@ -19,10 +19,12 @@ import duckdb
 from lineage.errors import InputError
 from lineage.query.diff import IOU_FUNCTION, geometry_sql, lit, register
 
-# The version that recorded each transaction: short SHA (tags), or 'staged'.
+# The version that recorded each transaction: short SHA (tags); 'staged' when not
+# committed yet; the segment id when the commit that added it is not in this history.
 VERSIONS_SQL = """
 SELECT t.txn_id, v.commit, v.committed_at,
-       CASE WHEN v.commit IS NULL THEN 'staged'
+       CASE WHEN coalesce(t.segment_id, '') = '' THEN 'staged'
+            WHEN v.commit IS NULL THEN t.segment_id
             WHEN len(v.tags) > 0 THEN v.short || ' (' || array_to_string(v.tags, ', ') || ')'
             ELSE v.short END AS version
 FROM transactions t
