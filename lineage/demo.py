@@ -44,6 +44,9 @@ def build_demo(path: str | Path, *, force: bool = False) -> DemoResult:
             cw.set_value("user", "name", "lineage demo")
             cw.set_value("user", "email", "demo@lineage.invalid")
     repo = Repo.init(root)
+    config = root / "lineage.toml"
+    config.write_text(config.read_text() + "\n" + (data / "policy.toml").read_text())
+    repo.git.index.add(["lineage.toml"])
     with open(data / "annotators.csv", newline="") as fh:
         rows = [{k: v or None for k, v in row.items()} for row in csv.DictReader(fh)]
     repo.add_annotators(rows, source=data / "annotators.csv")

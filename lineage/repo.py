@@ -202,6 +202,28 @@ class Repo:
 
         return history.blame(self, asset_id, rev)
 
+    def audit(
+        self, rev: str | None = None, *, policy: str | Path | None = None, examples: int = 10
+    ):
+        """Check a revision against the audit policy; an AuditResult with findings."""
+        from lineage.audit.policy import load_policy
+        from lineage.audit.run import audit
+
+        loaded = load_policy(policy, root=self.root) if policy is not None else None
+        return audit(self, rev, loaded, examples)
+
+    def sample(self, rev: str | None = None, **options):
+        """Draw and stage a reproducible audit sample (ISO 2859-1 or zero-acceptance)."""
+        from lineage.audit.samples import draw_sample
+
+        return draw_sample(self, rev, **options)
+
+    def record_sample(self, sample_id: str, path: str | Path, *, confidence: float | None = None):
+        """Record a sample's outcomes as audit review passes; the lot decision and bound."""
+        from lineage.audit.samples import record_results
+
+        return record_results(self, sample_id, path, confidence=confidence)
+
     def log(self, rev: str = "HEAD") -> list[dict]:
         """Versions that changed the store, newest first, with their transactions."""
         from lineage.versioning import history

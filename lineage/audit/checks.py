@@ -1,0 +1,459 @@
+"""The audit checks: each is one SQL query over the public views that lists every
+offending label (or review, guideline, annotator, class), so an auditor can rerun it
+with ``lineage query``.
+
+Every check has a ``*_sql(policy)`` function that builds its query (None when the
+policy switches it off) and a runner of the same name without ``_sql`` that returns
+its :class:`Finding`. The first column of each query names what the finding counts;
+``CHECKS`` lists them all in report order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import duckdb
+
+from lineage.audit.policy import Policy
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check found: ``count`` rows of ``sql``, the first few ``examples``."""
+
+    check: str
+    title: str
+    severity: str  # error | warning | info
+    subject: str  # what a row is: label | review | guideline | annotator | class
+    count: int
+    examples: list[str]
+    sql: str
+    why: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    group: str
+    title: str
+    severity: str
+    subject: str
+    key: str  # the column whose values are the examples
+    sql: Callable[[Policy], str | None]
+    why: str
+
+
+def quote(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def current_guideline_sql(policy: Policy) -> str:
+    """The current guideline version: the policy's, or the version released last."""
+    if policy.current_guideline:
+        return quote(policy.current_guideline)
+    return "(SELECT version FROM guidelines ORDER BY released_at DESC, version DESC LIMIT 1)"
+
+
+def required_passes_sql(policy: Policy, column: str = "l.class_name") -> str:
+    """The review passes a label of ``column``'s class needs, as a SQL expression."""
+    if not policy.class_passes:
+        return str(policy.required_passes)
+    whens = " ".join(f"WHEN {quote(c)} THEN {n}" for c, n in sorted(policy.class_passes.items()))
+    return f"CASE {column} {whens} ELSE {policy.required_passes} END"
+
+
+# ---------------------------------------------------------------- traceability
+
+
+def annotator_untraced_sql(policy: Policy) -> str:
+    return """
+SELECT l.label_id, l.annotator_id,
+       CASE WHEN l.annotator_id IS NULL THEN 'no annotator' ELSE 'annotator not registered' END
+           AS reason
+FROM labels l
+WHERE l.annotator_id IS NULL
+   OR l.annotator_id NOT IN (SELECT annotator_id FROM annotators)
+ORDER BY l.label_id"""
+
+
+def source_untraced_sql(policy: Policy) -> str:
+    return """
+SELECT l.label_id, l.source, l.model_version,
+       CASE WHEN l.source IS NULL THEN 'no source' ELSE 'model label without model_version' END
+           AS reason
+FROM labels l
+WHERE l.source IS NULL
+   OR (l.source IN ('model', 'assisted') AND l.model_version IS NULL)
+ORDER BY l.label_id"""
+
+
+def guideline_untraced_sql(policy: Policy) -> str:
+    return """
+SELECT l.label_id, l.guideline_version,
+       CASE WHEN l.guideline_version IS NULL THEN 'no guideline version'
+            ELSE 'guideline version not recorded' END AS reason
+FROM labels l
+WHERE l.guideline_version IS NULL
+   OR l.guideline_version NOT IN (SELECT version FROM guidelines)
+ORDER BY l.label_id"""
+
+
+def guideline_document_sql(policy: Policy) -> str:
+    return """
+SELECT g.version, count(*) AS labels
+FROM guidelines g JOIN labels l ON l.guideline_version = g.version
+WHERE g.doc_sha256 IS NULL
+GROUP BY g.version
+ORDER BY g.version"""
+
+
+def review_target_sql(policy: Policy) -> str:
+    return """
+SELECT r.label_id, r.revision, r.review_id, r.pass, r.reviewer_id,
+       CASE WHEN e.label_id IS NULL THEN 'no such label revision'
+            ELSE 'review of a delete' END AS reason
+FROM reviews r
+LEFT JOIN label_events e ON e.label_id = r.label_id AND e.revision = r.revision
+WHERE e.label_id IS NULL OR e.op = 'delete'
+ORDER BY r.label_id, r.revision, r.pass"""
+
+
+def reviewer_untraced_sql(policy: Policy) -> str:
+    return """
+SELECT r.label_id, r.revision, r.pass, r.reviewer_id, r.review_id
+FROM reviews r
+WHERE r.reviewer_id NOT IN (SELECT annotator_id FROM annotators)
+ORDER BY r.label_id, r.revision, r.pass"""
+
+
+def asset_untraced_sql(policy: Policy) -> str:
+    return """
+SELECT l.label_id, l.asset_id
+FROM labels l
+WHERE l.asset_id NOT IN (SELECT asset_id FROM assets)
+ORDER BY l.label_id"""
+
+
+# ---------------------------------------------------------------- review coverage
+
+
+def _under_reviewed(policy: Policy, edited: bool) -> str:
+    return f"""
+SELECT l.label_id, l.class_name, l.revision, l.review_passes,
+       {required_passes_sql(policy)} AS required_passes
+FROM label_lineage l
+WHERE l.review_passes < {required_passes_sql(policy)}
+  AND {"" if edited else "NOT "}EXISTS (
+      SELECT 1 FROM reviews r
+      WHERE r.label_id = l.label_id AND r.revision < l.revision AND r.kind = 'review')
+ORDER BY l.label_id"""
+
+
+def coverage_sql(policy: Policy) -> str:
+    """Current labels with fewer review passes than the policy asks for their class,
+    never reviewed in any revision (those reviewed before an edit: ``edited_after_review``)."""
+    return _under_reviewed(policy, edited=False)
+
+
+def edited_after_review_sql(policy: Policy) -> str:
+    """Current labels whose current revision lacks the passes an older revision had."""
+    return _under_reviewed(policy, edited=True)
+
+
+# ---------------------------------------------------------------- separation of duties
+
+
+def self_review_sql(policy: Policy) -> str | None:
+    if not policy.no_self_review:
+        return None
+    return """
+SELECT l.label_id, l.annotator_id, list(r.pass ORDER BY r.pass) AS passes
+FROM labels l
+JOIN reviews r ON r.label_id = l.label_id AND r.revision = l.revision
+WHERE r.reviewer_id = l.annotator_id
+GROUP BY l.label_id, l.annotator_id
+ORDER BY l.label_id"""
+
+
+def repeat_reviewer_sql(policy: Policy) -> str | None:
+    if not policy.distinct_pass_reviewers:
+        return None
+    return """
+SELECT l.label_id, later.reviewer_id,
+       min(earlier.pass) AS earlier_pass, max(later.pass) AS later_pass
+FROM labels l
+JOIN reviews earlier ON earlier.label_id = l.label_id AND earlier.revision = l.revision
+JOIN reviews later ON later.label_id = l.label_id AND later.revision = l.revision
+WHERE earlier.kind = 'review' AND later.kind = 'review'
+  AND later.reviewer_id = earlier.reviewer_id AND later.pass > earlier.pass
+GROUP BY l.label_id, later.reviewer_id
+ORDER BY l.label_id"""
+
+
+# ---------------------------------------------------------------- guidelines
+
+
+def taxonomy_sql(policy: Policy) -> str:
+    return """
+SELECT l.label_id, l.class_name, l.guideline_version
+FROM labels l
+JOIN guidelines g ON g.version = l.guideline_version
+WHERE l.class_name IS NULL OR NOT list_contains(g.classes, l.class_name)
+ORDER BY l.label_id"""
+
+
+def superseded_sql(policy: Policy) -> str:
+    current = current_guideline_sql(policy)
+    return f"""
+SELECT l.label_id, l.guideline_version, {current} AS current_guideline
+FROM labels l
+WHERE l.guideline_version <> {current}
+  AND NOT EXISTS (
+      SELECT 1 FROM reviews r
+      WHERE r.label_id = l.label_id AND r.revision = l.revision
+        AND r.guideline_version = {current})
+ORDER BY l.label_id"""
+
+
+# ---------------------------------------------------------------- model labels, rejects
+
+
+def model_accept_sql(policy: Policy) -> str | None:
+    if not policy.model_labels_need_human_accept:
+        return None
+    return """
+SELECT l.label_id, l.annotator_id, l.model_version
+FROM label_lineage l
+WHERE (l.source = 'model' OR l.annotator_kind = 'model')
+  AND NOT EXISTS (
+      SELECT 1 FROM reviews r
+      LEFT JOIN annotators a ON a.annotator_id = r.reviewer_id
+      WHERE r.label_id = l.label_id AND r.revision = l.revision
+        AND r.verdict = 'accept' AND coalesce(a.kind, 'human') = 'human')
+ORDER BY l.label_id"""
+
+
+def rejected_sql(policy: Policy) -> str:
+    return """
+SELECT l.label_id, l.class_name, l.annotator_id, l.revision
+FROM label_lineage l
+WHERE l.latest_verdict = 'reject'
+ORDER BY l.label_id"""
+
+
+# ---------------------------------------------------------------- limits
+
+
+def rejection_rates_sql() -> str:
+    """Per annotator: label revisions they made that had a review pass, and how many of
+    those a reviewer rejected (every revision in the history, not only current ones)."""
+    return """
+WITH reviewed AS (
+    SELECT e.annotator_id, e.label_id, e.revision, bool_or(r.verdict = 'reject') AS rejected
+    FROM label_events e
+    JOIN reviews r ON r.label_id = e.label_id AND r.revision = e.revision AND r.kind = 'review'
+    WHERE e.annotator_id IS NOT NULL
+    GROUP BY e.annotator_id, e.label_id, e.revision
+)
+SELECT annotator_id, count(*) AS reviewed, count(*) FILTER (WHERE rejected) AS rejected,
+       count(*) FILTER (WHERE rejected) / count(*) AS rejection_rate
+FROM reviewed
+GROUP BY annotator_id"""
+
+
+def rejection_rate_sql(policy: Policy) -> str | None:
+    if policy.max_rejection_rate is None:
+        return None
+    return f"""
+SELECT * FROM ({rejection_rates_sql().strip()})
+WHERE reviewed >= {policy.rejection_rate_min_reviewed}
+  AND rejection_rate > {policy.max_rejection_rate!r}
+ORDER BY annotator_id"""
+
+
+def labels_per_class_sql(policy: Policy) -> str | None:
+    if policy.min_labels_per_class is None:
+        return None
+    return f"""
+WITH classes AS (
+    SELECT unnest(classes) AS class_name FROM guidelines WHERE version = {current_guideline_sql(policy)}
+    UNION
+    SELECT class_name FROM labels WHERE class_name IS NOT NULL
+)
+SELECT c.class_name, count(l.label_id) AS labels
+FROM classes c LEFT JOIN labels l ON l.class_name = c.class_name
+GROUP BY c.class_name
+HAVING count(l.label_id) < {policy.min_labels_per_class}
+ORDER BY c.class_name"""
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("trace.annotator", "traceability", "Label without a registered annotator", "error",
+          "label", "label_id", annotator_untraced_sql,
+          "Who made a label must be known: annotator_id present and registered "
+          "(lineage annotator add)."),
+    Check("trace.source", "traceability", "Label without a known source", "error",
+          "label", "label_id", source_untraced_sql,
+          "A label must say whether a human or a model made it, and which model version."),
+    Check("trace.guideline", "traceability", "Label without a recorded guideline version",
+          "error", "label", "label_id", guideline_untraced_sql,
+          "A label must name the guideline version it was made under, recorded in the store."),
+    Check("trace.guideline_document", "traceability",
+          "Guideline version recorded without its document hash", "error", "guideline",
+          "version", guideline_document_sql,
+          "The guideline document's SHA-256 proves which instructions annotators had "
+          "(lineage guideline add VERSION --doc FILE)."),
+    Check("trace.review_target", "traceability", "Review of a label revision that does not exist",
+          "error", "review", "label_id", review_target_sql,
+          "Every review must refer to an existing revision of a label."),
+    Check("trace.reviewer", "traceability", "Review by an unregistered reviewer", "warning",
+          "review", "label_id", reviewer_untraced_sql,
+          "Reviewers should be registered like annotators, so their kind and team are known."),
+    Check("trace.asset", "traceability", "Label on an unregistered asset", "warning",
+          "label", "label_id", asset_untraced_sql,
+          "The label names its image, but no asset row records the image's size, split or "
+          "content hash. Formats without image records (native JSONL without asset lines, "
+          "YOLO, VOC without sizes) do not register assets, so this is a warning."),
+    Check("coverage.passes", "coverage", "Label with fewer review passes than required",
+          "error", "label", "label_id", coverage_sql,
+          "The policy asks for a number of review passes per class; these labels were never "
+          "reviewed that often."),
+    Check("coverage.edited_after_review", "coverage", "Label edited after review", "error",
+          "label", "label_id", edited_after_review_sql,
+          "An older revision was reviewed, but the current one has fewer passes than required."),
+    Check("duties.self_review", "separation of duties", "Label reviewed by its own annotator",
+          "error", "label", "label_id", self_review_sql,
+          "A reviewer may not review a label they made."),
+    Check("duties.repeat_reviewer", "separation of duties",
+          "Later review pass by an earlier pass's reviewer", "error", "label", "label_id",
+          repeat_reviewer_sql,
+          "Each review pass of a revision must be done by a different reviewer."),
+    Check("guideline.taxonomy", "guidelines", "Class not in its guideline's taxonomy", "error",
+          "label", "label_id", taxonomy_sql,
+          "The class must be one the guideline version the label was made under defines."),
+    Check("guideline.superseded", "guidelines",
+          "Label under a superseded guideline, not reviewed under the current one", "error",
+          "label", "label_id", superseded_sql,
+          "Labels made under an older guideline need a review pass that names the current "
+          "guideline version."),
+    Check("model.human_accept", "model labels", "Model label without a human accept", "error",
+          "label", "label_id", model_accept_sql,
+          "The policy demands that a human reviewer accepts each model-made label."),
+    Check("review.rejected", "rejected labels", "Rejected label still in the dataset", "error",
+          "label", "label_id", rejected_sql,
+          "The latest verdict on the current revision is reject and no newer revision fixes it."),
+    Check("limits.rejection_rate", "limits", "Annotator above the maximum rejection rate",
+          "error", "annotator", "annotator_id", rejection_rate_sql,
+          "Share of an annotator's reviewed label revisions that a reviewer rejected."),
+    Check("limits.labels_per_class", "limits", "Class with fewer labels than the minimum",
+          "error", "class", "class_name", labels_per_class_sql,
+          "Too few labels of a class in the current taxonomy make it unusable for training."),
+)  # fmt: skip
+
+# Checks computed outside SQL, filled in by other modules (see run.HOOKS).
+HOOK_IDS = ("limits.agreement", "integrity")
+CHECK_IDS = tuple(c.id for c in CHECKS) + HOOK_IDS
+BY_ID = {c.id: c for c in CHECKS}
+
+
+def severity_of(check: Check, policy: Policy) -> str:
+    return policy.severity.get(check.id, check.severity)
+
+
+def run_check(
+    con: duckdb.DuckDBPyConnection, check_id: str, policy: Policy, examples: int = 10
+) -> Finding | None:
+    """Run one check; None when the policy switches it off. ``count`` is 0 when it passes."""
+    check = BY_ID[check_id]
+    severity = severity_of(check, policy)
+    sql = check.sql(policy)
+    if sql is None or severity == "off":
+        return None
+    sql = sql.strip()
+    count = con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+    rows = con.sql(
+        f"SELECT DISTINCT {check.key}::VARCHAR FROM ({sql}) ORDER BY 1 LIMIT {int(examples)}"
+    ).fetchall()
+    return Finding(
+        check=check.id,
+        title=check.title,
+        severity=severity,
+        subject=check.subject,
+        count=int(count),
+        examples=[r[0] for r in rows],
+        sql=sql,
+        why=check.why,
+    )
+
+
+def annotator_untraced(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "trace.annotator", policy, examples)
+
+
+def source_untraced(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "trace.source", policy, examples)
+
+
+def guideline_untraced(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "trace.guideline", policy, examples)
+
+
+def guideline_document(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "trace.guideline_document", policy, examples)
+
+
+def review_target(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "trace.review_target", policy, examples)
+
+
+def reviewer_untraced(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "trace.reviewer", policy, examples)
+
+
+def asset_untraced(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "trace.asset", policy, examples)
+
+
+def coverage(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "coverage.passes", policy, examples)
+
+
+def edited_after_review(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "coverage.edited_after_review", policy, examples)
+
+
+def self_review(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "duties.self_review", policy, examples)
+
+
+def repeat_reviewer(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "duties.repeat_reviewer", policy, examples)
+
+
+def taxonomy(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "guideline.taxonomy", policy, examples)
+
+
+def superseded(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "guideline.superseded", policy, examples)
+
+
+def model_accept(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "model.human_accept", policy, examples)
+
+
+def rejected(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "review.rejected", policy, examples)
+
+
+def rejection_rate(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "limits.rejection_rate", policy, examples)
+
+
+def labels_per_class(con, policy: Policy, examples: int = 10) -> Finding | None:
+    return run_check(con, "limits.labels_per_class", policy, examples)

@@ -1,0 +1,209 @@
+"""Run every check of the policy over one revision and summarise: the audit result that
+reports render and ``lineage audit`` gates on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from lineage import __version__
+from lineage.audit import checks
+from lineage.audit.checks import Finding
+from lineage.audit.policy import Policy
+
+if TYPE_CHECKING:
+    from lineage.query.snapshot import Snapshot
+    from lineage.repo import Repo
+
+REPORT_VERSION = 1
+
+# A check computed outside the SQL checks (integrity of the stored files, agreement
+# between annotators). It gets the repo, the open revision, the policy and the number
+# of examples, and returns its findings (an empty list when it passes), or None when
+# it cannot run here. Fill a slot with ``register_hook``.
+Hook = Callable[["Repo", "Snapshot", Policy, int], list[Finding] | None]
+HOOKS: dict[str, Hook | None] = {"integrity": None, "limits.agreement": None}
+_HOOK_INFO = {
+    "integrity": ("integrity", "Stored segments match their hashes; versions are append-only",
+                  "not part of the audit yet: run lineage verify"),
+    "limits.agreement": ("limits", "Inter-annotator agreement below the minimum",
+                         "agreement figures are not available yet"),
+}  # fmt: skip
+
+
+def register_hook(name: str, hook: Hook | None) -> None:
+    """Plug a check computed in Python (e.g. ``lineage verify``'s integrity part) into
+    every audit."""
+    if name not in HOOKS:
+        raise KeyError(f"no hook slot {name!r}; slots: {', '.join(HOOKS)}")
+    HOOKS[name] = hook
+
+
+@dataclass(frozen=True)
+class CheckStatus:
+    """One line of the check list: ``pass``, ``fail``, ``off`` (switched off by the
+    policy) or ``not_run`` (a hook with nothing plugged in)."""
+
+    id: str
+    group: str
+    title: str
+    severity: str
+    status: str
+    count: int = 0
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    tool_version: str
+    rev: str | None
+    commit: str | None
+    generated_at: datetime
+    policy: Policy
+    checks: list[CheckStatus]
+    findings: list[Finding]
+    labels_audited: int
+    coverage_by_class: list[dict]
+    rejection_by_annotator: list[dict]
+    labels_by_guideline: list[dict]
+    current_guideline: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """No finding of severity error."""
+        return not any(f.severity == "error" and f.count for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    @property
+    def covered(self) -> int:
+        return sum(r["covered"] for r in self.coverage_by_class)
+
+    def as_dict(self) -> dict:
+        """The JSON report, as documented by ``schemas/audit_report.json``."""
+        return {
+            "report_version": REPORT_VERSION,
+            "tool": {"name": "lineage", "version": self.tool_version},
+            "rev": self.rev,
+            "commit": self.commit,
+            "generated_at": self.generated_at.isoformat(),
+            "policy": {
+                "source": self.policy.source,
+                "sha256": self.policy.sha256,
+                "settings": self.policy.as_dict(),
+            },
+            "summary": {
+                "passed": self.passed,
+                "labels_audited": self.labels_audited,
+                "findings_by_severity": self.counts,
+                "current_guideline": self.current_guideline,
+                "coverage": {
+                    "covered": self.covered,
+                    "labels": self.labels_audited,
+                    "fraction": self.covered / self.labels_audited if self.labels_audited else None,
+                },
+            },
+            "checks": [vars(c) for c in self.checks],
+            "findings": [f.as_dict() for f in self.findings],
+            "figures": {
+                "coverage_by_class": self.coverage_by_class,
+                "rejection_by_annotator": self.rejection_by_annotator,
+                "labels_by_guideline": self.labels_by_guideline,
+            },
+        }
+
+
+def audit(repo: Repo, rev: str | None = None, policy: Policy | None = None,
+          examples: int = 10) -> AuditResult:  # fmt: skip
+    """Audit revision ``rev`` (None: HEAD plus staged work) against ``policy`` (None: the
+    ``[policy]`` section of lineage.toml, else the defaults)."""
+    from lineage.audit.policy import load_policy
+
+    policy = policy or load_policy(root=repo.root)
+    with repo.at(rev) as snap:
+        return audit_snapshot(snap, policy, examples=examples, repo=repo)
+
+
+def audit_snapshot(snap: Snapshot, policy: Policy, *, examples: int = 10,
+                   repo: Repo | None = None) -> AuditResult:  # fmt: skip
+    """The audit of an open revision (the part of ``audit`` that needs no repository)."""
+    con = snap.con
+    statuses: list[CheckStatus] = []
+    findings: list[Finding] = []
+    for check in checks.CHECKS:
+        found = checks.run_check(con, check.id, policy, examples)
+        if found is None:
+            statuses.append(CheckStatus(check.id, check.group, check.title,
+                                        checks.severity_of(check, policy), "off"))  # fmt: skip
+            continue
+        statuses.append(CheckStatus(check.id, check.group, check.title, found.severity,
+                                    "fail" if found.count else "pass", found.count))  # fmt: skip
+        if found.count:
+            findings.append(found)
+    for name, hook in HOOKS.items():
+        group, title, note = _HOOK_INFO[name]
+        severity = policy.severity.get(name, "error")
+        if (name == "limits.agreement" and policy.min_agreement is None) or severity == "off":
+            statuses.append(CheckStatus(name, group, title, severity, "off"))
+            continue
+        found_list = hook(repo, snap, policy, examples) if hook and repo else None
+        if found_list is None:
+            statuses.append(CheckStatus(name, group, title, severity, "not_run", note=note))
+            continue
+        count = sum(f.count for f in found_list)
+        statuses.append(CheckStatus(name, group, title, severity,
+                                    "fail" if count else "pass", count))  # fmt: skip
+        findings.extend(f for f in found_list if f.count)
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")}
+    current = con.sql(f"SELECT {checks.current_guideline_sql(policy)}").fetchall()[0][0]
+    return AuditResult(
+        tool_version=__version__,
+        rev=snap.rev,
+        commit=snap.commit,
+        generated_at=datetime.now(UTC),
+        policy=policy,
+        checks=statuses,
+        findings=findings,
+        labels_audited=con.sql("SELECT count(*) FROM labels").fetchall()[0][0],
+        coverage_by_class=_rows(con, coverage_by_class_sql(policy)),
+        rejection_by_annotator=_rows(con, rejection_by_annotator_sql()),
+        labels_by_guideline=_rows(con, labels_by_guideline_sql(policy)),
+        current_guideline=current,
+        counts=counts,
+    )
+
+
+def coverage_by_class_sql(policy: Policy) -> str:
+    """Per class: current labels, passes required, labels with that many passes."""
+    required = checks.required_passes_sql(policy)
+    return f"""
+SELECT l.class_name, count(*) AS labels, any_value({required}) AS required_passes,
+       count(*) FILTER (WHERE l.review_passes >= {required}) AS covered,
+       count(*) FILTER (WHERE l.review_passes >= {required}) / count(*) AS coverage
+FROM label_lineage l
+GROUP BY l.class_name
+ORDER BY l.class_name"""
+
+
+def rejection_by_annotator_sql() -> str:
+    return f"SELECT * FROM ({checks.rejection_rates_sql().strip()}) ORDER BY annotator_id"
+
+
+def labels_by_guideline_sql(policy: Policy) -> str:
+    return f"""
+SELECT l.guideline_version, count(*) AS labels,
+       coalesce(l.guideline_version = {checks.current_guideline_sql(policy)}, false) AS current
+FROM labels l
+GROUP BY l.guideline_version
+ORDER BY l.guideline_version NULLS LAST"""
+
+
+def _rows(con, sql: str) -> list[dict]:
+    rel = con.sql(sql)
+    cols = rel.columns
+    return [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]

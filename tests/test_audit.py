@@ -1,0 +1,487 @@
+"""`lineage audit` through the Python API: a crafted dataset with exactly one violation
+of each kind, a clean one, the policy file, and the four report formats.
+
+The crafted repositories are never committed: audits read HEAD plus staged work, which
+keeps these tests fast. ``build`` is shared with the CLI tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from lineage.audit import run as audit_run
+from lineage.audit.checks import CHECK_IDS, CHECKS, Finding, coverage, coverage_sql
+from lineage.audit.policy import Policy, load_policy, parse_policy
+from lineage.audit.report import render_report, svg_bar_chart, text_bars
+from lineage.audit.run import audit
+from lineage.errors import InputError
+from lineage.repo import Repo
+from tests.conftest import make_git, write_jsonl
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+
+POLICY = """\
+[policy]
+required_passes = 1
+current_guideline = "v2"
+model_labels_need_human_accept = true
+
+[policy.class_passes]
+person = 2
+
+[policy.separation_of_duties]
+no_self_review = true
+distinct_pass_reviewers = true
+
+[policy.limits]
+max_rejection_rate = 0.4
+min_labels_per_class = 1
+"""
+
+# check id -> the one example it must report (a label id unless the check counts
+# guideline versions, annotators or classes)
+EXPECTED = {
+    "trace.annotator": "v_annot",
+    "trace.source": "v_source",
+    "trace.guideline": "v_guide",
+    "trace.guideline_document": "v1",
+    "trace.review_target": "c1",
+    "trace.reviewer": "v_reviewer",
+    "trace.asset": "v_asset",
+    "coverage.passes": "v_cover",
+    "coverage.edited_after_review": "v_edited",
+    "duties.self_review": "v_self",
+    "duties.repeat_reviewer": "v_repeat",
+    "guideline.taxonomy": "v_taxon",
+    "guideline.superseded": "v_super",
+    "model.human_accept": "v_model",
+    "review.rejected": "v_reject",
+    "limits.rejection_rate": "erin",
+    "limits.labels_per_class": "bus",
+}
+
+
+def _label(label_id, cls="car", annotator="alice", guideline="v2", asset="a.jpg", **extra):
+    rec = {"label_id": label_id, "asset_id": asset, "class_name": cls,
+           "bbox": [10, 10, 20, 20], "annotator_id": annotator, "source": "human"}  # fmt: skip
+    if guideline is not None:
+        rec["guideline_version"] = guideline
+    return {**rec, **extra}
+
+
+CLEAN_LABELS = [
+    _label("c1", "car"),
+    _label("c2", "person", "bob"),
+    _label("c3", "bike"),
+    _label("c4", "truck", "bob"),
+    _label("c5", "car", "det", source="model", model_version="m1"),
+]
+CLEAN_REVIEWS = [  # label_id,pass,reviewer_id,verdict,reason,guideline_version,revision
+    "c1,1,carol,accept,,v2,",
+    "c2,1,carol,accept,,v2,",
+    "c2,2,dave,accept,,v2,",  # person needs two passes
+    "c3,1,carol,accept,,v2,",
+    "c4,1,dave,accept,,v2,",
+    "c5,1,carol,accept,,v2,",
+]
+BAD_LABELS = [
+    _label("v_annot", annotator="zed"),  # not registered
+    _label("v_source", annotator="det", source="model"),  # no model_version
+    _label("v_guide", guideline=None),
+    _label("v_doc", guideline="v1"),  # v1 has no document hash; reviewed under v2
+    _label("v_reviewer"),
+    _label("v_asset", asset="x.jpg"),  # no asset record
+    _label("v_cover"),  # never reviewed
+    _label("v_edited"),  # reviewed, then edited
+    _label("v_self"),
+    _label("v_repeat"),
+    _label("v_taxon", "scooter"),
+    _label("v_super", guideline="v1"),  # reviewed, but not under v2
+    _label("v_model", annotator="det", source="model", model_version="m1"),
+    _label("v_reject", annotator="bob"),
+    _label("e1", annotator="erin"),  # rejected, then fixed: erin's rate is 1/2
+]
+BAD_REVIEWS = [
+    "v_annot,1,carol,accept,,v2,",
+    "v_source,1,carol,accept,,v2,",
+    "v_guide,1,carol,accept,,v2,",
+    "v_doc,1,carol,accept,,v2,",
+    "c1,1,carol,accept,,v2,7",  # revision 7 of c1 does not exist
+    "v_reviewer,1,ghost,accept,,v2,",
+    "v_asset,1,carol,accept,,v2,",
+    "v_edited,1,carol,accept,,v2,",
+    "v_self,1,alice,accept,,v2,",
+    "v_repeat,1,carol,accept,,v2,",
+    "v_repeat,2,carol,accept,,v2,",
+    "v_taxon,1,carol,accept,,v2,",
+    "v_super,1,carol,accept,,,",
+    "v_model,1,carol,fix,tighter box,v2,",
+    "v_reject,1,carol,reject,wrong class,v2,",
+    "e1,1,carol,reject,loose,v2,",
+]
+HEADER = "label_id,pass,reviewer_id,verdict,reason,guideline_version,revision\n"
+
+
+def build(tmp: Path, *, violations: bool) -> Repo:
+    """An uncommitted repository: the clean data, plus one violation of each kind when
+    ``violations``. ``tmp/policy.toml`` holds the policy."""
+    make_git(tmp / "repo")
+    repo = Repo.init(tmp / "repo")
+    repo.add_guideline("v1", classes=["car", "person", "bike"])  # no document
+    doc = tmp / "guideline-v2.md"
+    doc.write_text("# Guideline v2\nBoxes are tight.\n")
+    classes = ["car", "person", "bike", "truck"] + (["bus"] if violations else [])
+    repo.add_guideline("v2", classes=classes, doc=doc)
+    for who in ("alice", "bob", "carol", "dave", "erin"):
+        repo.add_annotator(who)
+    repo.add_annotator("det", kind="model")
+    assets = [{"record": "asset", "asset_id": a, "width": 100, "height": 100}
+              for a in ("a.jpg", "b.jpg")]  # fmt: skip
+    labels = CLEAN_LABELS + (BAD_LABELS if violations else [])
+    repo.import_("native", write_jsonl(tmp / "labels.jsonl", assets + labels), mode="patch")
+    reviews = CLEAN_REVIEWS + (BAD_REVIEWS if violations else [])
+    (tmp / "reviews.csv").write_text(HEADER + "\n".join(reviews) + "\n")
+    repo.import_reviews(tmp / "reviews.csv")
+    if violations:  # v_edited loses its pass; e1 is fixed by erin and reviewed again
+        edits = [_label("v_edited", bbox=[11, 10, 20, 20]),
+                 _label("e1", annotator="erin", bbox=[12, 10, 20, 20])]  # fmt: skip
+        repo.import_("native", write_jsonl(tmp / "edits.jsonl", edits), mode="patch")
+        (tmp / "reviews2.csv").write_text(HEADER + "e1,1,carol,accept,,v2,\n")
+        repo.import_reviews(tmp / "reviews2.csv")
+    (tmp / "policy.toml").write_text(POLICY)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad")
+    return build(tmp, violations=True), tmp / "policy.toml"
+
+
+@pytest.fixture(scope="module")
+def bad_result(bad):
+    repo, policy = bad
+    return audit(repo, None, load_policy(policy))
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("clean")
+    return build(tmp, violations=False), tmp / "policy.toml"
+
+
+# ---------------------------------------------------------------- the checks
+
+
+def test_one_violation_of_each_kind_gives_exactly_those_findings(bad_result):
+    got = {f.check: f for f in bad_result.findings}
+    assert set(got) == set(EXPECTED)
+    for check, example in EXPECTED.items():
+        assert (got[check].count, got[check].examples) == (1, [example]), check
+    assert got["trace.asset"].severity == "warning"
+    assert got["trace.reviewer"].severity == "warning"
+    assert bad_result.counts == {"error": 15, "warning": 2, "info": 0}
+    assert not bad_result.passed and bad_result.exit_code == 1
+    assert bad_result.labels_audited == len(CLEAN_LABELS) + len(BAD_LABELS)
+
+
+def test_clean_dataset_passes(clean):
+    repo, policy = clean
+    result = audit(repo, None, load_policy(policy))
+    assert result.findings == []
+    assert result.passed and result.exit_code == 0
+    statuses = {c.id: c.status for c in result.checks}
+    assert {s for cid, s in statuses.items() if cid not in audit_run.HOOKS} == {"pass"}
+    assert statuses["integrity"] == "not_run" and statuses["limits.agreement"] == "off"
+    assert result.covered == result.labels_audited == len(CLEAN_LABELS)
+
+
+def test_each_finding_sql_lists_all_of_them_in_the_user_sandbox(bad, bad_result):
+    repo, _ = bad
+    with repo.at(None) as snap:
+        for f in bad_result.findings:
+            rows = snap.sql(f.sql).fetchall()  # the sandbox users' `lineage query` goes through
+            assert len(rows) == f.count, f.check
+            assert str(rows[0][0]) == EXPECTED[f.check]
+
+
+def test_check_function_and_sql_twin(bad):
+    repo, policy_file = bad
+    policy = load_policy(policy_file)
+    with repo.at(None) as snap:
+        finding = coverage(snap.con, policy)
+    assert finding.sql == coverage_sql(policy).strip()
+    assert finding.examples == ["v_cover"]
+
+
+def test_figures(bad_result):
+    by_class = {r["class_name"]: r for r in bad_result.coverage_by_class}
+    assert by_class["person"]["required_passes"] == 2
+    assert (by_class["car"]["labels"], by_class["car"]["covered"]) == (16, 14)
+    rates = {r["annotator_id"]: r for r in bad_result.rejection_by_annotator}
+    assert (rates["erin"]["reviewed"], rates["erin"]["rejected"]) == (2, 1)
+    assert rates["bob"]["rejection_rate"] == pytest.approx(1 / 3)
+    per_gl = {r["guideline_version"]: (r["labels"], r["current"]) for r in
+              bad_result.labels_by_guideline}  # fmt: skip
+    assert per_gl == {"v1": (2, False), "v2": (17, True), None: (1, False)}
+
+
+def test_policy_switches_and_severities(bad):
+    repo, _ = bad
+    policy = parse_policy(
+        {
+            "required_passes": 0,
+            "model_labels_need_human_accept": False,
+            "separation_of_duties": {"no_self_review": False},
+            "severity": {"trace.asset": "off", "review.rejected": "info"},
+        }
+    )
+    result = audit(repo, None, policy)
+    got = {f.check: f for f in result.findings}
+    for off in ("trace.asset", "model.human_accept", "duties.self_review", "coverage.passes",
+                "coverage.edited_after_review", "limits.rejection_rate"):  # fmt: skip
+        assert off not in got
+    assert got["review.rejected"].severity == "info"
+    assert got["duties.repeat_reviewer"].examples == ["v_repeat"]
+    # without current_guideline, the version released last (v2) is current
+    assert got["guideline.superseded"].examples == ["v_super"]
+    status = {c.id: c.status for c in result.checks}
+    assert status["trace.asset"] == "off" and status["model.human_accept"] == "off"
+
+
+def test_hook_fills_the_integrity_slot(bad):
+    repo, policy = bad
+
+    def verify(repo, snap, policy, examples):
+        return [Finding("integrity", "Segment hash mismatch", "error", "segment", 1,
+                        ["seg-1"], "SELECT 1", "tampered")]  # fmt: skip
+
+    audit_run.register_hook("integrity", verify)
+    try:
+        result = audit(repo, None, Policy(severity={"trace.asset": "off"}))
+    finally:
+        audit_run.register_hook("integrity", None)
+    status = {c.id: (c.status, c.count) for c in result.checks}
+    assert status["integrity"] == ("fail", 1)
+    assert any(f.check == "integrity" for f in result.findings)
+    with pytest.raises(KeyError):
+        audit_run.register_hook("nope", verify)
+
+
+# ---------------------------------------------------------------- the policy file
+
+
+def test_policy_defaults_and_hash(tmp_path):
+    assert load_policy(root=tmp_path) == Policy()
+    a = tmp_path / "a.toml"
+    a.write_text(POLICY)
+    b = tmp_path / "b.toml"  # same demands, no [policy] header, other order, comments
+    b.write_text(
+        "# mine\ncurrent_guideline = 'v2'\nrequired_passes = 1\n"
+        "[limits]\nmin_labels_per_class = 1\nmax_rejection_rate = 0.4\n"
+        "[class_passes]\nperson = 2\n"
+    )
+    pa, pb = load_policy(a), load_policy(b)
+    assert pa.sha256 == pb.sha256 and re.fullmatch("[0-9a-f]{64}", pa.sha256)
+    assert pa.passes_for("person") == 2 and pa.passes_for("car") == 1
+    assert parse_policy(pa.as_dict()).sha256 == pa.sha256
+    assert load_policy(a).sha256 != Policy().sha256
+    _validate(pa.as_dict(), _schema("policy.json"))
+
+
+def test_policy_section_of_lineage_toml(tmp_path):
+    (tmp_path / "lineage.toml").write_text('[store]\npath = "annotations"\n\n' + POLICY)
+    policy = load_policy(root=tmp_path)
+    assert policy.current_guideline == "v2" and policy.max_rejection_rate == 0.4
+    (tmp_path / "lineage.toml").write_text("[policy]\nrequired_pases = 2\n")
+    with pytest.raises(InputError) as err:
+        load_policy(root=tmp_path)
+    assert err.value.field == "policy.required_pases"
+    assert err.value.file == str(tmp_path / "lineage.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        ("required_passes = -1", "required_passes", "whole number >= 0"),
+        ("required_passes = true", "required_passes", "whole number"),
+        ("[class_passes]\nperson = 1.5", "class_passes.person", "whole number"),
+        ("[limits]\nmax_rejection_rate = 1.5", "limits.max_rejection_rate", "[0, 1]"),
+        ("[limits]\nmin_agreement = 'high'", "limits.min_agreement", "[-1, 1]"),
+        ("[limits]\nmax_rate = 0.1", "limits.max_rate", "unknown key"),
+        ("[separation_of_duties]\nno_self_review = 'yes'",
+         "separation_of_duties.no_self_review", "true or false"),
+        ("[severity]\n'trace.asset' = 'fatal'", "severity.trace.asset", "error, warning"),
+        ("[severity]\n'trace.nope' = 'error'", "severity.trace.nope", "unknown check"),
+        ("current_guideline = 2", "current_guideline", "guideline version"),
+        ("limits = 3", "limits", "must be a table"),
+    ],
+)  # fmt: skip
+def test_bad_policy_names_file_and_key(tmp_path, text, field, words):
+    path = tmp_path / "policy.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(InputError) as err:
+        load_policy(path)
+    assert err.value.file == str(path) and err.value.field == field
+    assert words in str(err.value)
+
+
+def test_unreadable_policy_files(tmp_path):
+    with pytest.raises(InputError, match="policy file not found"):
+        load_policy(tmp_path / "missing.toml")
+    (tmp_path / "broken.toml").write_text("required_passes = \n")
+    with pytest.raises(InputError, match="not valid TOML") as err:
+        load_policy(tmp_path / "broken.toml")
+    assert err.value.file == str(tmp_path / "broken.toml")
+
+
+def test_example_policies_are_valid():
+    root = Path(__file__).resolve().parents[1]
+    for path in (root / "examples" / "policy.toml", root / "lineage" / "examples" / "policy.toml"):
+        policy = load_policy(path)
+        assert policy.current_guideline == "v2"
+        _validate(policy.as_dict(), _schema("policy.json"))
+
+
+# ---------------------------------------------------------------- reports
+
+
+def test_json_report_follows_its_schema(bad_result):
+    doc = json.loads(render_report(bad_result, "json"))
+    _validate(doc, _schema("audit_report.json"))
+    assert doc["summary"]["passed"] is False
+    assert doc["summary"]["findings_by_severity"] == {"error": 15, "warning": 2, "info": 0}
+    assert doc["policy"]["sha256"] == bad_result.policy.sha256
+    assert [f["check"] for f in doc["findings"]] == [
+        c.id for c in CHECKS if c.id in EXPECTED
+    ]  # report order
+    assert {c["id"] for c in doc["checks"]} == set(CHECK_IDS)
+
+
+def test_text_report(bad_result):
+    text = render_report(bad_result, "text")
+    assert text.startswith("lineage audit: FAILED")
+    assert bad_result.policy.sha256 in text
+    for check, example in EXPECTED.items():
+        assert f"{check}:" in text and example in text
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in ("meta", "br", "link", "img", "hr", "input"):  # HTML void elements
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1:]}>"
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_html_report_parses_with_plots_and_identity(bad_result):
+    doc = render_report(bad_result, "html")
+    parser = _Collect()
+    parser.feed(doc)
+    parser.close()
+    assert parser.stack == []  # every element closed, properly nested
+    svgs = [a for t, a in parser.tags if t == "svg"]
+    assert len(svgs) == 3 and all(a["xmlns"] == "http://www.w3.org/2000/svg" for a in svgs)
+    titles = "".join(parser.text)
+    for title in ("Review coverage per class", "Rejection rate per annotator",
+                  "Labels per guideline version"):  # fmt: skip
+        assert title in titles
+    meta = {a["name"]: a["content"] for t, a in parser.tags if t == "meta" and "name" in a}
+    assert meta["lineage-policy-sha256"] == bad_result.policy.sha256
+    assert meta["lineage-version"] == bad_result.tool_version
+    assert "lineage-commit" in meta and "lineage-generated-at" in meta
+    assert bad_result.policy.sha256 in titles and f"lineage {bad_result.tool_version}" in titles
+    # erin is over the 40 % limit: her bar is red, and the limit line is drawn
+    assert 'fill="#c0392b"><title>erin: 50 %' in doc
+    assert "<title>policy limit 40 %</title>" in doc
+    assert "FAILED" in titles
+
+
+def test_markdown_report_reads_as_plain_text(bad_result):
+    md = render_report(bad_result, "markdown")
+    text, _, svg_part = md.partition("## Figures as SVG")
+    assert re.search(r"<[A-Za-z/!]", text) is None  # no markup before the SVG appendix
+    assert "# Label audit: FAILED" in text and bad_result.policy.sha256 in text
+    assert "erin   ███████████████···············  1/2" in text
+    for check in EXPECTED:
+        assert f"`{check}`" in text
+    assert svg_part.count("<svg") == 3
+
+
+def test_bar_chart_helpers():
+    assert text_bars([("a", 0.5, "1/2"), ("bb", 1.0, "2/2")], 1.0, width=4).splitlines() == [
+        "a   ██··  1/2",
+        "bb  ████  2/2",
+    ]
+    svg = svg_bar_chart("T <x>", [("a&b", 2, "2")], 4)
+    assert "T &lt;x&gt;" in svg and "a&amp;b" in svg and 'width="180.0"' in svg
+    assert "no data" in svg_bar_chart("empty", [], 1.0)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _schema(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+def _validate(value, schema: dict, path: str = "$") -> None:
+    """The subset of JSON Schema the report and policy schemas use: enough to catch a
+    missing, extra or mistyped field."""
+    if "$ref" in schema:
+        _validate(value, _schema(schema["$ref"]), path)
+        return
+    types = schema.get("type")
+    if types is not None:
+        names = {"object": dict, "array": list, "string": str, "boolean": bool,
+                 "integer": int, "number": (int, float), "null": type(None)}  # fmt: skip
+        allowed = [types] if isinstance(types, str) else types
+        ok = any(isinstance(value, names[t]) for t in allowed)
+        if isinstance(value, bool) and "boolean" not in allowed:
+            ok = False
+        assert ok, f"{path}: {value!r} is not {types}"
+    if "enum" in schema:
+        assert value in schema["enum"], f"{path}: {value!r} not in {schema['enum']}"
+    if "const" in schema:
+        assert value == schema["const"], path
+    if "minimum" in schema:
+        assert value >= schema["minimum"], path
+    if "maximum" in schema:
+        assert value <= schema["maximum"], path
+    if "pattern" in schema:
+        assert re.search(schema["pattern"], value), path
+    if isinstance(value, dict):
+        for key in schema.get("required", []):
+            assert key in value, f"{path}: missing {key}"
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            if key in props:
+                _validate(item, props[key], f"{path}.{key}")
+            elif extra is False:
+                raise AssertionError(f"{path}: unexpected key {key}")
+            elif isinstance(extra, dict):
+                _validate(item, extra, f"{path}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            _validate(item, schema["items"], f"{path}[{i}]")
