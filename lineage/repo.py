@@ -224,6 +224,18 @@ class Repo:
 
         return record_results(self, sample_id, path, confidence=confidence)
 
+    def agreement(self, rev: str | None = None, *, by: str = "pair", iou_threshold: float = 0.5):
+        """Agreement figures of ``rev`` per annotator pair, annotator or class (Arrow table)."""
+        from lineage.audit.agreement import agreement
+
+        return agreement(self, rev, by=by, iou_threshold=iou_threshold)
+
+    def stats(self, rev: str | None = None) -> dict:
+        """Dataset health of ``rev``: one Arrow table per section."""
+        from lineage.audit.health import stats
+
+        return stats(self, rev)
+
     def log(self, rev: str = "HEAD") -> list[dict]:
         """Versions that changed the store, newest first, with their transactions."""
         from lineage.versioning import history

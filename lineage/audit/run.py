@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from lineage.query.snapshot import Snapshot
     from lineage.repo import Repo
 
+from lineage.audit import hooks  # noqa: E402
+
 REPORT_VERSION = 1
 
 # A check computed outside the SQL checks (integrity of the stored files, agreement
@@ -24,7 +26,7 @@ REPORT_VERSION = 1
 # of examples, and returns its findings (an empty list when it passes), or None when
 # it cannot run here. Fill a slot with ``register_hook``.
 Hook = Callable[["Repo", "Snapshot", Policy, int], list[Finding] | None]
-HOOKS: dict[str, Hook | None] = {"integrity": None, "limits.agreement": None}
+HOOKS: dict[str, Hook | None] = {"integrity": None, "limits.agreement": hooks.agreement}
 _HOOK_INFO = {
     "integrity": ("integrity", "Stored segments match their hashes; versions are append-only",
                   "not part of the audit yet: run lineage verify"),
@@ -83,6 +85,16 @@ class AuditResult:
     @property
     def covered(self) -> int:
         return sum(r["covered"] for r in self.coverage_by_class)
+
+    def metrics(self) -> dict:
+        """Numbers only, for DVC metrics (``dvc metrics show`` / ``diff``)."""
+        return {
+            "passed": int(self.passed),
+            "labels_audited": self.labels_audited,
+            "findings": dict(self.counts),
+            "review_coverage": self.covered / self.labels_audited if self.labels_audited else 0.0,
+            "checks": {c.id: c.count for c in self.checks},
+        }
 
     def as_dict(self) -> dict:
         """The JSON report, as documented by ``schemas/audit_report.json``."""

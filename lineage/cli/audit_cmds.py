@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -42,8 +43,14 @@ from lineage.cli.output import emit_json, format_option, message, render
     show_default=True,
     help="Example ids shown per finding.",
 )
+@click.option(
+    "--metrics",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the figures as a DVC metrics file (JSON of numbers).",
+)
 @click.pass_context  # fmt: skip
-def audit(ctx, rev, policy_file, fmt, output, examples):
+def audit(ctx, rev, policy_file, fmt, output, examples, metrics):
     """Check a revision against the audit policy: traceability, review coverage,
     separation of duties, guideline currency, model labels, rejected labels, limits.
 
@@ -70,6 +77,9 @@ def audit(ctx, rev, policy_file, fmt, output, examples):
         message(f"Wrote the {fmt} report to {output}")
     else:
         click.echo(text, nl=False)
+    if metrics:
+        Path(metrics).parent.mkdir(parents=True, exist_ok=True)
+        Path(metrics).write_text(json.dumps(result.metrics(), indent=2) + "\n", encoding="utf-8")
     c = result.counts
     message(
         f"Audit {'passed' if result.passed else 'failed'}: {c['error']} error, "

@@ -1,0 +1,44 @@
+"""Audit checks computed outside SQL: agreement between annotators (and, once plugged
+in, the integrity of the stored files)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from lineage.audit.checks import Finding
+
+if TYPE_CHECKING:
+    from lineage.audit.policy import Policy
+    from lineage.query.snapshot import Snapshot
+    from lineage.repo import Repo
+
+MIN_ITEMS = 30  # an agreement figure on fewer items is too unsure to fail an audit on
+
+
+def agreement(repo: Repo, snap: Snapshot, policy: Policy, examples: int) -> list[Finding]:
+    """Annotators whose agreement with the others is below ``limits.min_agreement``."""
+    from lineage.audit.agreement import annotator_figures
+
+    figures = annotator_figures(repo, snapshot=snap)
+    below = sorted(
+        who
+        for who, f in figures.items()
+        if f["n_items"] >= MIN_ITEMS
+        and not math.isnan(f["agreement"])
+        and f["agreement"] < policy.min_agreement
+    )
+    return [
+        Finding(
+            check="limits.agreement",
+            title="Inter-annotator agreement below the minimum",
+            severity=policy.severity.get("limits.agreement", "error"),
+            subject="annotator",
+            count=len(below),
+            examples=below[:examples],
+            sql="-- not one query: see `lineage agreement --by annotator` "
+            "(object_f1_vs_others, else consensus_kappa)",
+            why=f"Object F1 (or class kappa) against the other annotators below "
+            f"{policy.min_agreement}, judged on at least {MIN_ITEMS} shared items.",
+        )
+    ]
