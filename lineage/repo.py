@@ -664,7 +664,21 @@ class Repo:
         return dvcstore.push(self.root, remote, history.all_dir_md5s(self.layout, self.git))
 
     def pull(self, remote: str | None = None) -> int:
-        return dvcstore.pull(self.root, remote)
+        """Download missing store files, and replace corrupt ones (DVC cache or work tree)
+        with the remote's good copies; repairs are listed in ``notes``."""
+        from lineage.errors import IntegrityError
+        from lineage.store.verify import repair
+
+        with self._writing():
+            fixed = repair(self, remote)
+            self.notes += [f"repaired {f} from the remote" for f in fixed.repaired]
+            if fixed.failed:
+                raise IntegrityError(
+                    f"{len(fixed.failed)} corrupt file(s) have no good copy on the remote, "
+                    f"e.g. {fixed.failed[0]}",
+                    hint="push a good copy from another clone, then pull again",
+                )
+            return dvcstore.pull(self.root, remote) + len(fixed.repaired)
 
     # ------------------------------------------------------------------ export
 

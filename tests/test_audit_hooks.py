@@ -13,10 +13,24 @@ def test_min_agreement_limit(repo, tmp_path, bob_x, fails):
     lines = []
     for i in range(35):
         asset = f"img{i:03d}.jpg"
-        lines.append({"asset_id": asset, "class_name": "car", "bbox": [0, 0, 10, 10],
-                      "annotator_id": "alice", "guideline_version": "v1"})
-        lines.append({"asset_id": asset, "class_name": "car", "bbox": [bob_x, 0, 10, 10],
-                      "annotator_id": "bob", "guideline_version": "v1"})
+        lines.append(
+            {
+                "asset_id": asset,
+                "class_name": "car",
+                "bbox": [0, 0, 10, 10],
+                "annotator_id": "alice",
+                "guideline_version": "v1",
+            }
+        )
+        lines.append(
+            {
+                "asset_id": asset,
+                "class_name": "car",
+                "bbox": [bob_x, 0, 10, 10],
+                "annotator_id": "bob",
+                "guideline_version": "v1",
+            }
+        )
     repo.import_("native", write_jsonl(tmp_path / "two.jsonl", lines))
     policy_file = tmp_path / "policy.toml"
     policy_file.write_text("[policy]\nrequired_passes = 0\n[policy.limits]\nmin_agreement = 0.5\n")

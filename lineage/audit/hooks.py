@@ -42,3 +42,29 @@ def agreement(repo: Repo, snap: Snapshot, policy: Policy, examples: int) -> list
             f"{policy.min_agreement}, judged on at least {MIN_ITEMS} shared items.",
         )
     ]
+
+
+def integrity(repo: Repo, snap: Snapshot, policy: Policy, examples: int) -> list[Finding]:
+    """The integrity part of ``lineage verify``: stored files match their hashes, the
+    transaction chain holds, and each version kept its ancestors' files."""
+    from lineage.store.verify import verify
+
+    if snap.commit is None:
+        return []
+    result = verify(repo, snap.rev if snap.rev is not None else snap.commit)
+    where = [p.file or p.txn_id or p.commit or p.check for p in result.problems]
+    return [
+        Finding(
+            check="integrity",
+            title="Stored segments match their hashes; versions are append-only",
+            severity=policy.severity.get("integrity", "error"),
+            subject="file",
+            count=len(result.problems),
+            examples=where[:examples],
+            sql="-- not a query: run `lineage verify --rev "
+            f"{snap.rev or snap.commit[:10]}` for every problem",
+            why="A file that does not match its recorded hash, a broken hash chain, or a "
+            "version that dropped an ancestor's files means the store was corrupted or "
+            "rewritten.",
+        )
+    ]

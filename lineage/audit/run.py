@@ -26,7 +26,7 @@ REPORT_VERSION = 1
 # of examples, and returns its findings (an empty list when it passes), or None when
 # it cannot run here. Fill a slot with ``register_hook``.
 Hook = Callable[["Repo", "Snapshot", Policy, int], list[Finding] | None]
-HOOKS: dict[str, Hook | None] = {"integrity": None, "limits.agreement": hooks.agreement}
+HOOKS: dict[str, Hook | None] = {"integrity": hooks.integrity, "limits.agreement": hooks.agreement}
 _HOOK_INFO = {
     "integrity": ("integrity", "Stored segments match their hashes; versions are append-only",
                   "not part of the audit yet: run lineage verify"),
@@ -85,6 +85,25 @@ class AuditResult:
     @property
     def covered(self) -> int:
         return sum(r["covered"] for r in self.coverage_by_class)
+
+    def pseudonymized(self, key: bytes) -> AuditResult:
+        """The same result with annotator and reviewer ids replaced by keyed hashes, so
+        the report can leave the team (annotator identities are personal data)."""
+        from dataclasses import replace
+
+        from lineage.formats.pseudonym import pseudonym
+
+        findings = [
+            replace(f, examples=[pseudonym(e, key) for e in f.examples])
+            if f.subject == "annotator"
+            else f
+            for f in self.findings
+        ]
+        rejection = [
+            {**r, "annotator_id": pseudonym(r["annotator_id"], key)}
+            for r in self.rejection_by_annotator
+        ]
+        return replace(self, findings=findings, rejection_by_annotator=rejection)
 
     def metrics(self) -> dict:
         """Numbers only, for DVC metrics (``dvc metrics show`` / ``diff``)."""

@@ -44,13 +44,18 @@ from lineage.cli.output import emit_json, format_option, message, render
     help="Example ids shown per finding.",
 )
 @click.option(
+    "--pseudonymize",
+    is_flag=True,
+    help="Replace annotator and reviewer ids by keyed hashes ($LINEAGE_PSEUDONYM_KEY).",
+)
+@click.option(
     "--metrics",
     type=click.Path(dir_okay=False),
     default=None,
     help="Also write the figures as a DVC metrics file (JSON of numbers).",
 )
 @click.pass_context  # fmt: skip
-def audit(ctx, rev, policy_file, fmt, output, examples, metrics):
+def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics):
     """Check a revision against the audit policy: traceability, review coverage,
     separation of duties, guideline currency, model labels, rejected labels, limits.
 
@@ -69,6 +74,10 @@ def audit(ctx, rev, policy_file, fmt, output, examples, metrics):
     repo = open_repo(ctx)
     policy = load_policy(policy_file, root=repo.root)
     result = run_audit(repo, rev, policy, examples=examples)
+    if pseudonymize:
+        from lineage.formats.pseudonym import load_key
+
+        result = result.pseudonymized(load_key())
     show_notes(repo)
     fmt = fmt or ("text" if sys.stdout.isatty() else "json")
     text = render_report(result, fmt)

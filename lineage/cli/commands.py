@@ -10,4 +10,5 @@ from lineage.cli import (  # noqa: F401
     remote_cmds,
     review_cmds,
     store_cmds,
+    verify_cmds,
 )

@@ -26,10 +26,15 @@ def demo(path, force):
     message(f"Built {result.root} with versions {', '.join(result.versions)}\n")
     repo = Repo.open(result.root)
     with repo.at("v2") as snap:
-        render(snap.sql("SELECT class_name, count(*) AS labels, "
-                        "count(*) FILTER (WHERE review_passes > 0) AS reviewed "
-                        "FROM label_lineage GROUP BY 1 ORDER BY 1"), "table",
-               title="labels per class at v2")
+        render(
+            snap.sql(
+                "SELECT class_name, count(*) AS labels, "
+                "count(*) FILTER (WHERE review_passes > 0) AS reviewed "
+                "FROM label_lineage GROUP BY 1 ORDER BY 1"
+            ),
+            "table",
+            title="labels per class at v2",
+        )
     message("\nTry:")
     for cmd in (
         "log",
@@ -37,6 +42,6 @@ def demo(path, force):
         "diff v1 v2 --summary",
         f"blame {result.example_asset} --rev v2",
         "audit --rev v2",
-        "query --rev v1 \"select class_name, count(*) from labels group by 1\"",
+        'query --rev v1 "select class_name, count(*) from labels group by 1"',
     ):
         message(f"  lineage -C {result.root} {cmd}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from lineage.cli import main
-from lineage.cli.common import open_repo
+from lineage.cli.common import open_repo, show_notes
 from lineage.cli.output import format_option, message, render
 
 
@@ -63,5 +63,7 @@ def pull(ctx, name):
     Example:
       lineage pull
     """
-    n = open_repo(ctx).pull(name)
+    repo = open_repo(ctx)
+    n = repo.pull(name)
+    show_notes(repo)
     message(f"Fetched {n} file(s)")

@@ -173,7 +173,13 @@ def table_from_records(table: str, records: list[dict], *, file: str | None = No
                 r["bbox"] = {"x": b[0], "y": b[1], "w": b[2], "h": b[3]}
     try:
         return pa.Table.from_pylist(records, schema=target)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        TypeError,
+        OverflowError,
+        UnicodeEncodeError,
+    ) as exc:
         raise InputError(f"cannot build {table} rows: {exc}", file=file) from exc
 
 
@@ -184,7 +190,12 @@ def canonical_json(obj: Any) -> str:
 
 def finite(value: Any) -> bool:
     """A real, finite number (not bool, NaN or inf)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float, e.g. 10**400 written as digits
+        return False
 
 
 def sha256_file(path: Path) -> str:

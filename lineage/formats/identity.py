@@ -94,7 +94,9 @@ def resolve(
     bad = is_delete & (how == None) & no_ext  # noqa: E711 - elementwise
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError("a delete must name the label_id", file=file, record=i + 1, field="label_id")
+        raise InputError(
+            "a delete must name the label_id", file=file, record=i + 1, field="label_id"
+        )
 
     # 2. external ids, on the same asset, against live labels
     if use_ids and current.num_rows:
@@ -149,8 +151,14 @@ def resolve(
     sql = _EVENTS_SQL if _has_repeats(inc) else _SINGLE_EVENTS_SQL
     events = con.sql(sql).to_arrow_table()
     events = events.append_column("txn_id", pa.array([txn_id] * events.num_rows, pa.string()))
-    op_counts = dict(zip(*np.unique(events.column("op").to_numpy(zero_copy_only=False).astype(str),
-                                    return_counts=True), strict=True))
+    op_counts = dict(
+        zip(
+            *np.unique(
+                events.column("op").to_numpy(zero_copy_only=False).astype(str), return_counts=True
+            ),
+            strict=True,
+        )
+    )
     report.created = int(op_counts.get("create", 0))
     report.updated = int(op_counts.get("update", 0))
     report.deleted = int(op_counts.get("delete", 0))
@@ -159,8 +167,10 @@ def resolve(
 
 
 def pd_notnull(values: np.ndarray) -> np.ndarray:
-    return np.array([v is not None for v in values], dtype=bool) if values.size < 1000 else (
-        ~pd_isnull(values)
+    return (
+        np.array([v is not None for v in values], dtype=bool)
+        if values.size < 1000
+        else (~pd_isnull(values))
     )
 
 

@@ -119,6 +119,7 @@ def recover(layout: Layout, repo) -> list[str]:
     except json.JSONDecodeError:
         layout.journal.unlink()
         return notes + ["removed an unreadable commit journal"]
+    notes += _remove_stale_git_locks(layout, repo)
     head = repo.head.commit.hexsha if gitrepo.has_commits(repo) else None
     landed = (
         head is not None
@@ -145,6 +146,26 @@ def recover(layout: Layout, repo) -> list[str]:
                 pass
         notes.append("rolled back an interrupted commit; its staged transactions are still staged")
     layout.journal.unlink(missing_ok=True)
+    return notes
+
+
+def _remove_stale_git_locks(layout: Layout, repo) -> list[str]:
+    """Lock files gitpython left when a commit was killed mid-write. Only locks created
+    after the journal are removed: they are the killed commit's (lineage's lock is held)."""
+    git_dir = Path(repo.git_dir)
+    since = layout.journal.stat().st_mtime
+    candidates = [git_dir / "index.lock", git_dir / "HEAD.lock", git_dir / "packed-refs.lock"]
+    candidates += sorted((git_dir / "refs").rglob("*.lock"))
+    notes = []
+    for lock in candidates:
+        try:
+            if lock.stat().st_mtime >= since:
+                lock.unlink()
+                notes.append(
+                    f"removed a stale git lock ({lock.relative_to(git_dir)}) left by a killed commit"
+                )
+        except FileNotFoundError:
+            continue
     return notes
 
 

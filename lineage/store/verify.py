@@ -30,9 +30,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lineage.errors import InputError, IntegrityError, LineageError
+from lineage.errors import InputError, IntegrityError, LineageError, RepoError
 from lineage.store import chain, merkle
 from lineage.store import schema as schemas
 from lineage.store.files import atomic_write_bytes
@@ -121,10 +122,13 @@ def _manifest(layout: Layout, commit) -> tuple[str | None, dict[str, str]]:
     if blob is None:
         return None, {}
     dir_md5 = dvcstore.dir_md5(blob, commit.hexsha[:10])
-    entries = dvcstore.manifest(layout.root, dir_md5)
-    if entries is None:
-        _try_fetch(layout, [dir_md5])
+    try:
         entries = dvcstore.manifest(layout.root, dir_md5)
+        if entries is None:
+            _try_fetch(layout, [dir_md5])
+            entries = dvcstore.manifest(layout.root, dir_md5)
+    except RepoError as exc:  # not JSON: the manifest itself is corrupt
+        raise IntegrityError(exc.message, hint="`lineage pull` repairs it from the remote") from exc
     if entries is None:
         raise IntegrityError(
             f"the store manifest of {commit.hexsha[:10]} is neither in the DVC cache nor "
@@ -135,7 +139,7 @@ def _manifest(layout: Layout, commit) -> tuple[str | None, dict[str, str]]:
 
 
 def _try_fetch(layout: Layout, md5s: list[str]) -> None:
-    if not md5s or not dvcstore.remotes(layout.root):
+    if not md5s:
         return
     try:
         dvcstore.fetch_objects(layout.root, md5s)
@@ -145,7 +149,7 @@ def _try_fetch(layout: Layout, md5s: list[str]) -> None:
 
 def _is_segment(relpath: str) -> bool:
     parts = relpath.split("/")
-    return len(parts) == 2 and parts[0] in schemas.TABLES and parts[1].endswith(".parquet")
+    return len(parts) == 2 and parts[0] in schemas.STORED_TABLES and parts[1].endswith(".parquet")
 
 
 def _read_chain(layout: Layout, files: dict[str, str]) -> list[dict]:
@@ -153,12 +157,23 @@ def _read_chain(layout: Layout, files: dict[str, str]) -> list[dict]:
     rows = []
     for rel, md5 in sorted(files.items()):
         if rel.startswith("transactions/") and _is_segment(rel):
-            rows += pq.read_table(dvcstore.cache_path(layout.root, md5)).to_pylist()
+            try:
+                rows += pq.read_table(dvcstore.cache_path(layout.root, md5)).to_pylist()
+            except (OSError, ValueError, pa.ArrowException) as exc:
+                raise IntegrityError(f"{rel} is not a readable transactions file: {exc}") from exc
     return sorted(rows, key=lambda r: r["txn_id"])
 
 
 def _leaves(rows: list[dict]) -> list[bytes]:
-    return [bytes.fromhex(r["hash"] or "") for r in rows]
+    """Leaf data: each transaction's hash (its text when it is not hex: the chain check
+    reports that row)."""
+    out = []
+    for r in rows:
+        try:
+            out.append(bytes.fromhex(r["hash"] or ""))
+        except ValueError:
+            out.append(str(r["hash"]).encode())
+    return out
 
 
 def _commit_of(repo, rev: str | None):
@@ -171,8 +186,9 @@ def _commit_of(repo, rev: str | None):
 
 
 def verify(repo, rev: str | None = None, since: str | None = None) -> VerifyResult:
-    """Run every check on ``rev`` (default HEAD); ``since`` adds a tag to check against
-    (by default every tag on the revision's history is checked)."""
+    """Run every check on ``rev`` (default HEAD). The history check compares against
+    ``since`` (any tag, even one no longer on the history) or, by default, against
+    every tag that is an ancestor of ``rev``."""
     layout, git = repo.layout, repo.git
     commit = _commit_of(git, rev)
     result = VerifyResult(rev or "HEAD", commit.hexsha if commit else None)
@@ -187,7 +203,12 @@ def verify(repo, rev: str | None = None, since: str | None = None) -> VerifyResu
     readable = _check_files(layout, commit, dir_md5, files, at_head, result)
     rows = []
     if readable:
-        rows = _read_chain(layout, files)
+        try:
+            rows = _read_chain(layout, files)
+        except IntegrityError as exc:
+            result.problems.append(Problem("chain", exc.message))
+            readable = False
+    if readable:
         result.transactions = len(rows)
         _check_recorded(files, rows, layout, result)
         _check_chain(rows, result)
@@ -507,8 +528,10 @@ def inclusion_proof(repo, label_id: str, rev: str | None = None) -> InclusionPro
 
 def check_segments(layout: Layout, segments) -> None:
     """Raise IntegrityError when a segment file (``revision.Segment``) does not match its
-    md5. Each file is hashed once; (size, mtime) of intact files are remembered in
-    ``.lineage/intact.json`` so later opens cost a ``stat`` per file."""
+    md5. Each file is hashed once; (size, mtime, ctime, inode) of intact files are
+    remembered in ``.lineage/intact.json`` so later opens cost a ``stat`` per file. Any
+    write changes ctime, so only corruption below the file system (bit rot) slips past
+    the memo; ``verify`` always re-hashes."""
     memo_path = layout.work / INTACT_CACHE
     try:
         memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
@@ -517,7 +540,7 @@ def check_segments(layout: Layout, segments) -> None:
     changed = False
     for seg in segments:
         st = seg.path.stat()
-        key, stamp = str(seg.path), [st.st_size, st.st_mtime_ns]
+        key, stamp = str(seg.path), [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
         if memo.get(key) == stamp:
             continue
         if _digests(seg.path)[0] != seg.md5:

@@ -162,10 +162,11 @@ def remotes(root: Path) -> list[tuple[str, str, bool]]:
     conf = _config(root)
     default = conf.get("core", "remote", fallback=None)
     out = []
-    for section in conf.sections():
+    for raw in conf.sections():
+        section = raw.strip("'")  # DVC writes ['remote "name"']
         if section.startswith('remote "'):
             name = section[len('remote "') : -1]
-            out.append((name, conf.get(section, "url", fallback=""), name == default))
+            out.append((name, conf.get(raw, "url", fallback=""), name == default))
     return out
 
 

@@ -113,7 +113,11 @@ def _segments(layout: Layout, commit) -> list[Segment]:
                 f"DVC cache and the remote, e.g. {still[0].relpath}",
                 hint="`lineage pull` from a remote that has them",
             )
-    return sorted(segs, key=lambda s: (s.table, s.segment_id))
+    segs = sorted(segs, key=lambda s: (s.table, s.segment_id))
+    from lineage.store.verify import check_segments
+
+    check_segments(layout, segs)  # a corrupt file is an IntegrityError, never wrong rows
+    return segs
 
 
 def _segment(layout: Layout, entry: dict) -> Segment | None:

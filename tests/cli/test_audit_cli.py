@@ -141,3 +141,21 @@ def test_sample_table_and_csv(bad, cli):
 def test_help(cli, tmp_path, args):
     res = cli(tmp_path, *args, "--help")
     assert res.exit_code == 0 and "Example:" in res.stdout
+
+
+def test_audit_report_pseudonymizes_annotators(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from lineage.cli import main
+    from lineage.demo import build_demo
+
+    demo = build_demo(tmp_path / "demo")
+    monkeypatch.setenv("LINEAGE_PSEUDONYM_KEY", "k1")
+    runner = CliRunner()
+    plain = runner.invoke(main, ["-C", str(demo.root), "audit", "--rev", "v2", "--format", "json"])
+    anon = runner.invoke(
+        main, ["-C", str(demo.root), "audit", "--rev", "v2", "--format", "json", "--pseudonymize"]
+    )
+    assert plain.exit_code == anon.exit_code == 1
+    assert '"alice"' in plain.stdout
+    assert "alice" not in anon.stdout and "anon-" in anon.stdout

@@ -19,45 +19,102 @@ def root(tmp_path, cli):
     assert cli(root, "init").exit_code == 0  # safe to run twice
     (root / "classes.txt").write_text("car\nperson\n")
     (root / "guideline-v1.pdf").write_bytes(b"%PDF guideline v1")
-    res = cli(root, "guideline", "add", "v1", "--classes", str(root / "classes.txt"),
-              "--doc", str(root / "guideline-v1.pdf"))
+    res = cli(
+        root,
+        "guideline",
+        "add",
+        "v1",
+        "--classes",
+        str(root / "classes.txt"),
+        "--doc",
+        str(root / "guideline-v1.pdf"),
+    )
     assert res.exit_code == 0, res.output
     return root
 
 
 def test_flow(root, cli, tmp_path):
-    write_jsonl(tmp_path / "labels.jsonl", [
-        {"asset_id": "a.jpg", "class_name": "car", "bbox": [0, 0, 10, 10]},
-        {"asset_id": "a.jpg", "class_name": "person", "bbox": [20, 0, 10, 30]},
-        {"asset_id": "b.jpg", "class_name": "car", "bbox": [5, 5, 10, 10]},
-    ])
-    res = cli(root, "import", "native", str(tmp_path / "labels.jsonl"), "--guideline", "v1",
-              "--annotator", "alice")
+    write_jsonl(
+        tmp_path / "labels.jsonl",
+        [
+            {"asset_id": "a.jpg", "class_name": "car", "bbox": [0, 0, 10, 10]},
+            {"asset_id": "a.jpg", "class_name": "person", "bbox": [20, 0, 10, 30]},
+            {"asset_id": "b.jpg", "class_name": "car", "bbox": [5, 5, 10, 10]},
+        ],
+    )
+    res = cli(
+        root,
+        "import",
+        "native",
+        str(tmp_path / "labels.jsonl"),
+        "--guideline",
+        "v1",
+        "--annotator",
+        "alice",
+    )
     assert res.exit_code == 0, res.output
     assert "3 created" in res.output
     status = json.loads(cli(root, "status", "--format", "json").output)
     assert status["counts"]["labels"] == 3 and len(status["staged"]) == 2
     assert cli(root, "commit", "-m", "batch 1", "--tag", "v1").exit_code == 0
 
-    ids = json.loads(cli(root, "query", "select label_id, class_name, asset_id from labels",
-                         "--format", "json").output)
-    car_a = next(r["label_id"] for r in ids if r["class_name"] == "car" and r["asset_id"] == "a.jpg")
+    ids = json.loads(
+        cli(
+            root, "query", "select label_id, class_name, asset_id from labels", "--format", "json"
+        ).output
+    )
+    car_a = next(
+        r["label_id"] for r in ids if r["class_name"] == "car" and r["asset_id"] == "a.jpg"
+    )
     (tmp_path / "reviews.csv").write_text(
         f"label_id,pass,reviewer_id,verdict,reason\n{car_a},1,bob,accept,\n"
     )
     assert cli(root, "review", "import", str(tmp_path / "reviews.csv")).exit_code == 0
-    write_jsonl(tmp_path / "v2.jsonl", [
-        {"label_id": car_a, "asset_id": "a.jpg", "class_name": "car", "bbox": [1, 0, 10, 10]},
-    ])
-    assert cli(root, "import", "native", str(tmp_path / "v2.jsonl"), "--mode", "patch",
-               "--guideline", "v1", "--annotator", "carol").exit_code == 0
+    write_jsonl(
+        tmp_path / "v2.jsonl",
+        [
+            {"label_id": car_a, "asset_id": "a.jpg", "class_name": "car", "bbox": [1, 0, 10, 10]},
+        ],
+    )
+    assert (
+        cli(
+            root,
+            "import",
+            "native",
+            str(tmp_path / "v2.jsonl"),
+            "--mode",
+            "patch",
+            "--guideline",
+            "v1",
+            "--annotator",
+            "carol",
+        ).exit_code
+        == 0
+    )
     assert cli(root, "commit", "-m", "batch 2", "--tag", "v2").exit_code == 0
 
-    out = cli(root, "query", "--rev", "v1", "select class_name, count(*) n from labels group by 1 "
-              "order by 1", "--format", "json")
-    assert json.loads(out.output) == [{"class_name": "car", "n": 2}, {"class_name": "person", "n": 1}]
-    csv = cli(root, "query", "--rev", "v2", "select label_id, revision from label_events "
-              f"where label_id = '{car_a}' order by revision", "--format", "csv").output
+    out = cli(
+        root,
+        "query",
+        "--rev",
+        "v1",
+        "select class_name, count(*) n from labels group by 1 order by 1",
+        "--format",
+        "json",
+    )
+    assert json.loads(out.output) == [
+        {"class_name": "car", "n": 2},
+        {"class_name": "person", "n": 1},
+    ]
+    csv = cli(
+        root,
+        "query",
+        "--rev",
+        "v2",
+        f"select label_id, revision from label_events where label_id = '{car_a}' order by revision",
+        "--format",
+        "csv",
+    ).output
     assert csv.splitlines() == ["label_id,revision", f"{car_a},1", f"{car_a},2"]
     log = json.loads(cli(root, "log", "--format", "json").output)
     assert [v["tags"] for v in log] == [["v2"], ["v1"]]
@@ -118,7 +175,9 @@ def test_sandbox_settings_are_locked(root):
 
 
 def test_query_timeout(root, cli):
-    res = cli(root, "query", "select count(*) from range(1000000000) a, range(1000) b", "--timeout", "0.5")
+    res = cli(
+        root, "query", "select count(*) from range(1000000000) a, range(1000) b", "--timeout", "0.5"
+    )
     assert res.exit_code == 2
     assert "timeout" in res.output
 
@@ -128,7 +187,10 @@ def test_bad_input_exit_code_and_message(root, cli, tmp_path):
     bad.write_text('{"asset_id": "a", "class_name": "car", "bbox": [1, 2, -3, 4]}\n')
     res = cli(root, "import", "native", str(bad))
     assert res.exit_code == 2
-    assert res.output == f"Error: {bad}, line 1, field 'bbox': box width and height must not be negative\n"
+    assert (
+        res.output
+        == f"Error: {bad}, line 1, field 'bbox': box width and height must not be negative\n"
+    )
     assert json.loads(cli(root, "status", "--format", "json").output)["counts"]["labels"] == 0
 
 

@@ -144,8 +144,8 @@ def _image_problem(img: dict, iid, name, index: dict, names: set) -> tuple[str, 
         return "file_name", f"file_name {name!r} is listed twice"
     for key in ("width", "height"):
         value = img.get(key)
-        if value is not None and not (whole_number(value) and value > 0):
-            return key, f"{key} must be a positive integer, not {value!r}"
+        if value is not None and not (whole_number(value) and 0 < value < 2**31):
+            return key, f"{key} must be a positive integer below 2^31, not {value!r}"
     return None
 
 

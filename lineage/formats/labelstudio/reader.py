@@ -81,8 +81,8 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
 def _load(file: Path, errors: RecordErrors) -> list:
     try:
         with open(file, "rb") as fh:
-            data = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = json.loads(fh.read().decode("utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         errors.bad(f"not a JSON file: {exc}", file=file)
         return []
     if isinstance(data, dict) and "data" in data:

@@ -113,8 +113,8 @@ def _read_jsonl(path: Path, options: ImportOptions) -> ImportBatch:
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
+                obj = json.loads(raw.decode("utf-8-sig"))
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 errors.bad(f"not valid JSON ({exc})", file=path, record=f"line {lineno}")
                 continue
             if not isinstance(obj, dict):

@@ -1,0 +1,1 @@
+"""Slow suites (crash and fuzz), not run by default: ``python -m pytest -m slow -n 2``."""
