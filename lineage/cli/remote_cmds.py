@@ -34,7 +34,12 @@ def remote_add(ctx, name, url, no_default):
 @format_option()
 @click.pass_context
 def remote_list(ctx, fmt):
-    """The configured remotes."""
+    """The configured remotes.
+
+    \b
+    Example:
+      lineage remote list --format json
+    """
     rows = [{"name": n, "url": u, "default": d} for n, u, d in open_repo(ctx).remotes()]
     render(rows, fmt)
 

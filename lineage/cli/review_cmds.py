@@ -103,7 +103,12 @@ def guideline_add(ctx, version, classes, doc):
 @format_option()
 @click.pass_context
 def guideline_list(ctx, rev, fmt):
-    """Guideline versions of a revision."""
+    """Guideline versions of a revision.
+
+    \b
+    Example:
+      lineage guideline list --rev v1
+    """
     with open_repo(ctx).at(rev) as snap:
         render(
             snap.sql(
@@ -163,6 +168,11 @@ def annotator_import(ctx, path):
 @format_option()
 @click.pass_context
 def annotator_list(ctx, rev, fmt):
-    """Registered annotators of a revision."""
+    """Registered annotators of a revision.
+
+    \b
+    Example:
+      lineage annotator list --format csv
+    """
     with open_repo(ctx).at(rev) as snap:
         render(snap.sql("SELECT annotator_id, kind, name, team FROM annotators ORDER BY 1"), fmt)

@@ -125,7 +125,12 @@ def log(ctx, rev, fmt):
 @main.command()
 @click.pass_context
 def discard(ctx):
-    """Drop every staged transaction (the committed store is untouched)."""
+    """Drop every staged transaction (the committed store is untouched).
+
+    \b
+    Example:
+      lineage discard && lineage status
+    """
     repo = open_repo(ctx)
     n = repo.discard()
     message(f"Discarded {n} staged transaction(s)")

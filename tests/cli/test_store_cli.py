@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import git
 import pytest
@@ -210,5 +211,8 @@ def test_every_command_has_help_with_an_example(cli, tmp_path):
             else:
                 yield (*prefix, name), cmd
 
-    missing = [" ".join(p) for p, cmd in walk(main) if not cmd.help]
+    missing = [" ".join(p) for p, cmd in walk(main) if "Example:" not in (cmd.help or "")]
     assert missing == []
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    undocumented = [" ".join(p) for p, _ in walk(main) if f"lineage {p[0]}" not in readme]
+    assert undocumented == []
