@@ -236,6 +236,13 @@ class Repo:
 
         return stats(self, rev)
 
+    def verify(self, rev: str | None = None, since: str | None = None):
+        """Check stored files against their hashes, the transaction hash chain, append-only
+        history and earlier tags (see lineage.store.verify); a VerifyResult."""
+        from lineage.store.verify import verify
+
+        return verify(self, rev, since)
+
     def log(self, rev: str = "HEAD") -> list[dict]:
         """Versions that changed the store, newest first, with their transactions."""
         from lineage.versioning import history

@@ -10,7 +10,7 @@ import click
 
 from lineage.cli import main
 from lineage.cli.common import open_repo, rev_option, show_notes
-from lineage.cli.output import emit_json, format_option, message, render
+from lineage.cli.output import emit_json, format_option, message, render, working
 
 
 @main.command()
@@ -73,7 +73,8 @@ def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics):
 
     repo = open_repo(ctx)
     policy = load_policy(policy_file, root=repo.root)
-    result = run_audit(repo, rev, policy, examples=examples)
+    with working("auditing"):
+        result = run_audit(repo, rev, policy, examples=examples)
     if pseudonymize:
         from lineage.formats.pseudonym import load_key
 

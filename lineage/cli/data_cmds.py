@@ -10,7 +10,7 @@ import click
 
 from lineage.cli import main
 from lineage.cli.common import open_repo, rev_option, show_notes
-from lineage.cli.output import message
+from lineage.cli.output import message, working
 from lineage.errors import InputError
 
 FORMAT_NAMES = ["auto", "native", "coco", "yolo", "voc", "labelstudio", "cvat"]
@@ -167,7 +167,7 @@ def import_cmd(
       lineage import yolo data.yaml --sizes sizes.csv --mode patch
     """
     repo = open_repo(ctx)
-    with _spinner() as tick:
+    with working("reading") as tick:
         result = repo.import_(
             fmt,
             path,
@@ -211,28 +211,6 @@ def import_cmd(
         )
 
 
-class _spinner:
-    """A progress line on stderr while an import reads and matches."""
-
-    def __enter__(self):
-        from rich.console import Console
-
-        self.console = Console(stderr=True)
-        self.status = self.console.status("reading…") if self.console.is_terminal else None
-        if self.status:
-            self.status.start()
-
-        def tick(stage, done, total):
-            if self.status:
-                self.status.update(f"{stage}… {done:,} labels" if done else f"{stage}…")
-
-        return tick
-
-    def __exit__(self, *exc):
-        if self.status:
-            self.status.stop()
-
-
 @main.command("export")
 @click.argument("fmt", metavar="FORMAT", type=click.Choice(FORMAT_NAMES[1:]))
 @click.argument("out", type=click.Path())
@@ -261,7 +239,10 @@ def export_cmd(ctx, fmt, out, rev, pseudonymize, pseudonym_key_file, options):
     key = (
         load_key(Path(pseudonym_key_file) if pseudonym_key_file else None) if pseudonymize else None
     )
-    result = open_repo(ctx).export(fmt, out, rev=rev, pseudonymize_key=key, extra=_extra(options))
+    with working(f"exporting {fmt}"):
+        result = open_repo(ctx).export(
+            fmt, out, rev=rev, pseudonymize_key=key, extra=_extra(options)
+        )
     for note in result.notes:
         message(f"Note: {note}")
     message(

@@ -156,3 +156,30 @@ def message(text: str) -> None:
 
 def rows_of(records: Iterable[dict]) -> list[dict]:
     return [jsonable(r) for r in records]
+
+
+class working:
+    """A spinner line on stderr while long work runs (only on a terminal); yields a
+    ``tick(stage, done, total)`` progress callback for the library to call."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def __enter__(self):
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        self.status = console.status(f"{self.label}…") if console.is_terminal else None
+        if self.status:
+            self.status.start()
+
+        def tick(stage: str, done: int, total: int | None) -> None:
+            if self.status:
+                count = f" {done:,}" + (f" / {total:,}" if total else "") if done else ""
+                self.status.update(f"{stage}…{count}")
+
+        return tick
+
+    def __exit__(self, *exc) -> None:
+        if self.status:
+            self.status.stop()

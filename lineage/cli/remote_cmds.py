@@ -6,7 +6,7 @@ import click
 
 from lineage.cli import main
 from lineage.cli.common import open_repo, show_notes
-from lineage.cli.output import format_option, message, render
+from lineage.cli.output import format_option, message, render, working
 
 
 @main.group()
@@ -54,7 +54,8 @@ def push(ctx, name):
     Example:
       lineage push
     """
-    n = open_repo(ctx).push(name)
+    with working("pushing"):
+        n = open_repo(ctx).push(name)
     message(f"Pushed {n} file(s)")
 
 
@@ -69,6 +70,7 @@ def pull(ctx, name):
       lineage pull
     """
     repo = open_repo(ctx)
-    n = repo.pull(name)
+    with working("pulling"):
+        n = repo.pull(name)
     show_notes(repo)
     message(f"Fetched {n} file(s)")

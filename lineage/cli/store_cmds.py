@@ -6,7 +6,7 @@ import click
 
 from lineage.cli import main
 from lineage.cli.common import open_repo, show_notes
-from lineage.cli.output import emit_json, format_option, message, render
+from lineage.cli.output import emit_json, format_option, message, render, working
 
 
 @main.command()
@@ -78,7 +78,8 @@ def commit(ctx, msg, tag):
       lineage commit -m "batch 1" --tag v1
     """
     repo = open_repo(ctx)
-    result = repo.commit(msg, tag=tag)
+    with working("committing"):
+        result = repo.commit(msg, tag=tag)
     show_notes(repo)
     rows = ", ".join(f"{k} {v}" for k, v in result.rows.items())
     tag_txt = f" (tag {result.tag})" if result.tag else ""
@@ -149,7 +150,8 @@ def compact(ctx, msg, tag):
       lineage compact
     """
     repo = open_repo(ctx)
-    result = repo.compact(msg, tag=tag)
+    with working("writing a checkpoint"):
+        result = repo.compact(msg, tag=tag)
     show_notes(repo)
     message(
         f"Checkpoint committed as {result.commit[:10]} ({result.rows.get('checkpoints', 0)} labels)"

@@ -6,7 +6,7 @@ import click
 
 from lineage.cli import main
 from lineage.cli.common import open_repo
-from lineage.cli.output import format_option, message, render
+from lineage.cli.output import format_option, message, render, working
 
 COLUMNS = ("check", "status", "detail", "file", "txn_id", "proof")
 
@@ -39,10 +39,10 @@ def verify(ctx, rev, since, label_id, fmt):
       lineage verify --proof 3f9a0c1d2e4b5a69 --format json
     """
     from lineage.store.verify import CHECKS, inclusion_proof
-    from lineage.store.verify import verify as run
 
     repo = open_repo(ctx)
-    result = run(repo, rev=rev, since=since)
+    with working("verifying"):
+        result = repo.verify(rev, since)
     rows = []
     for check in CHECKS:
         failed = result.failed(check)
