@@ -28,7 +28,8 @@ def find_root(start: Path) -> Path:
         repo = git.Repo(start, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise RepoError(
-            f"{start} is not inside a git repository", hint="run `git init`, then `lineage init`"
+            f"{Path(start).resolve()} is not inside a git repository",
+            hint="run `git init`, then `lineage init`",
         ) from None
     return Path(repo.working_tree_dir)
 
