@@ -30,22 +30,11 @@ from lineage.store import schema as schemas
 
 # The columns that make a label's content: an event whose content equals the label's
 # previous revision is not recorded.
+# (every label_events column but identity, bookkeeping and time, in schema order)
 CONTENT = [
-    "asset_id",
-    "class_name",
-    "shape",
-    "bbox",
-    "rotation",
-    "polygon",
-    "keypoints",
-    "mask_rle",
-    "score",
-    "attributes",
-    "annotator_id",
-    "source",
-    "model_version",
-    "guideline_version",
-    "external_id",
+    name
+    for name in schemas.schema("label_events").names
+    if name not in ("label_id", "revision", "op", "created_at", "txn_id")
 ]
 
 

@@ -23,28 +23,9 @@ from lineage.formats.base import (
 )
 from lineage.formats.validate import validate_labels
 
-LABEL_FIELDS = {
-    "label_id",
-    "op",
-    "asset_id",
-    "class_name",
-    "shape",
-    "bbox",
-    "rotation",
-    "polygon",
-    "keypoints",
-    "mask_rle",
-    "score",
-    "attributes",
-    "annotator_id",
-    "source",
-    "model_version",
-    "guideline_version",
-    "external_id",
-    "created_at",
-    "record",
-    "revision",  # written by exports; the store numbers revisions itself
-}
+# Every column of the incoming label schema, plus "record" (asset lines) and "revision"
+# (written by exports; the store numbers revisions itself).
+LABEL_FIELDS = {*incoming_schema("label_events").names, "record", "revision"}
 ASSET_FIELDS = {
     "record",
     "asset_id",
