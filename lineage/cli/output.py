@@ -60,9 +60,9 @@ def jsonable(value):
 
 def _batches(data) -> tuple[list[str], Iterator[list[tuple]]]:
     """Column names and row batches of a DuckDB relation, Arrow table or list of dicts."""
-    if hasattr(data, "fetch_record_batch"):  # DuckDB relation: stream Arrow batches
+    if hasattr(data, "to_arrow_reader"):  # DuckDB relation: stream Arrow batches
         columns = list(data.columns)
-        return columns, _rows(data.fetch_record_batch(BATCH))
+        return columns, _rows(data.to_arrow_reader(BATCH))
     if hasattr(data, "to_batches"):  # Arrow table
         return data.column_names, _rows(data.to_batches(BATCH))
     rows = list(data)
