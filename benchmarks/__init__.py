@@ -1,0 +1,1 @@
+"""Benchmarks at dataset scale: ``python -m benchmarks.run`` (see benchmarks/README.md)."""
