@@ -387,6 +387,22 @@ def polygon_to_rle(parts: list[list[float]], height: int, width: int) -> dict:
     return _rle(h, w, _canonical_counts(_counts_from_string(merged["counts"])))
 
 
+def _polygon_coco_rle(parts: list[list[float]], height: int, width: int) -> dict:
+    """The same rasterisation as ``polygon_to_rle``, left as pycocotools' own RLE object:
+    for IoU only, where re-encoding to the canonical string (pure Python) is wasted work."""
+    h, w = int(height), int(width)
+    usable = []
+    for part in parts or []:
+        xy = _part_xy(part)
+        if xy is None or len(xy) < 3:
+            continue
+        usable.append(_clip_far(xy, h, w).ravel().tolist())
+    usable = [p for p in usable if len(p) >= 6]
+    if not usable or h * w == 0:
+        return _coco(_empty_rle(h, w))
+    return mask_utils.merge(mask_utils.frPyObjects(usable, h, w))
+
+
 def _clip_far(xy: np.ndarray, h: int, w: int) -> np.ndarray:
     """Clip a part to a window well around the image, only when it reaches far outside it
     (so ordinary polygons go to pycocotools untouched). Sutherland-Hodgman: the parts of
@@ -596,7 +612,7 @@ class _Rows:
         key = (i, size)
         if key not in cache:
             h, w = divmod(int(size), 1 << 32)
-            cache[key] = _coco(polygon_to_rle(self.poly[i], h, w))
+            cache[key] = _polygon_coco_rle(self.poly[i], h, w)
         return cache[key]
 
 

@@ -51,6 +51,13 @@ def commit(
         if name == "transactions":
             continue
         data = schemas.conform(name, pa.concat_tables(parts, promote_options="permissive"))
+        if "label_id" in data.column_names:
+            # sorted by label: a label's history then touches one small row group per
+            # segment (Parquet min/max statistics let readers skip the rest)
+            keys = [("label_id", "ascending")]
+            if "revision" in data.column_names:
+                keys.append(("revision", "ascending"))
+            data = data.sort_by(keys)
         if name == schemas.CHECKPOINTS:
             data = _with_covers(data, txns, segment_id)
         rel = f"{name}/{segment_id}.parquet"

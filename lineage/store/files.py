@@ -10,6 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+ROW_GROUP = 64 * 1024  # rows: small enough that min/max statistics can skip most of a file
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -33,7 +36,9 @@ def write_parquet(path: Path, table: pa.Table) -> str:
     """Write ``table`` durably to ``path`` (temp file, fsync, rename); returns its SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
+    pq.write_table(
+        table, tmp, compression="zstd", write_page_checksum=True, row_group_size=ROW_GROUP
+    )
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     digest = sha256(tmp)
