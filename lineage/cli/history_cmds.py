@@ -9,7 +9,7 @@ import click
 
 from lineage.cli import main
 from lineage.cli.common import open_repo, rev_option
-from lineage.cli.output import BATCH, format_option, jsonable, render
+from lineage.cli.output import BATCH, dumps, format_option, jsonable, render
 
 sql_option = click.option(
     "--sql", "show_sql", is_flag=True, help="Print the SQL instead of running it."
@@ -165,6 +165,6 @@ def _emit_diff(head: dict, changes, out=None) -> None:
     for batch in changes.to_arrow_reader(BATCH):
         for row in batch.to_pylist():
             out.write(",\n    " if n else "\n    ")
-            out.write(json.dumps(jsonable(row), ensure_ascii=False))
+            out.write(dumps(row))
             n += 1
     out.write("\n  ]\n}\n" if n else "]\n}\n")
