@@ -351,7 +351,7 @@ def _apply_script(repo: Repo, work: Path, versions: list[list[tuple]], start: li
                 lid = f"{n:016x}"
                 n += 1
                 live[lid] = _label(lid, e[1], e[2], e[3])
-                records[lid] = live[lid]
+                records[lid] = {**live[lid], "_new": True}
                 continue
             if not ids:
                 continue
@@ -359,7 +359,10 @@ def _apply_script(repo: Repo, work: Path, versions: list[list[tuple]], start: li
             rec = dict(live[lid])
             if e[0] == "delete":
                 del live[lid]
-                records[lid] = {**rec, "op": "delete"}
+                if records.get(lid, {}).get("_new"):
+                    del records[lid]  # created and deleted in one file: nothing to import
+                else:
+                    records[lid] = {**rec, "op": "delete"}
                 continue
             if e[0] == "review":
                 if lid not in records:  # reviews of labels staged in this txn are refused
@@ -380,14 +383,16 @@ def _apply_script(repo: Repo, work: Path, versions: list[list[tuple]], start: li
                 rec["source"] = e[2]
             elif e[0] == "guideline":
                 rec["guideline_version"] = e[2]
-            live[lid] = records[lid] = rec
+            live[lid] = rec
+            records[lid] = {**rec, "_new": records.get(lid, {}).get("_new", False)}
         staged = False
         if reviews:
             csv_path = work / f"r{i}.csv"
             csv_path.write_text("label_id,pass,reviewer_id,verdict\n" + "\n".join(reviews) + "\n")
             staged = repo.import_reviews(csv_path).txn_id is not None
         if records:
-            path = write_jsonl(work / f"v{i}.jsonl", list(records.values()))
+            lines = [{k: v for k, v in r.items() if k != "_new"} for r in records.values()]
+            path = write_jsonl(work / f"v{i}.jsonl", lines)
             staged = repo.import_("native", path, mode="patch").txn_id is not None or staged
         if i == len(versions):
             revs.append(None)  # the work state: HEAD plus what is staged

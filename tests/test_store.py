@@ -338,3 +338,18 @@ def test_commit_checkpoints_when_the_log_outgrows_the_labels(repo, tmp_path):
     with repo.at("v3") as snap:
         assert snap.files.checkpoint() is not None
     assert ids["car"] in labels_of(repo, "v3")
+
+
+def test_delete_of_an_unknown_label_is_named(repo, tmp_path):
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"asset_id": "a.jpg", "class_name": "car", "bbox": [0, 0, 1, 1]},
+            {"label_id": "00000000000000ff", "asset_id": "a.jpg", "op": "delete"},
+        ],
+    )
+    with pytest.raises(InputError) as err:
+        repo.import_("native", path)
+    assert err.value.record == "line 2"
+    assert err.value.field == "label_id"
+    assert "does not exist" in err.value.reason

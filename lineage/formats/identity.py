@@ -60,6 +60,7 @@ def resolve(
     iou_threshold: float = 0.5,
     sizes: dict[str, tuple[int, int]] | None = None,
     file: str | None = None,
+    records: list[str] | None = None,
 ) -> tuple[pa.Table, MatchReport]:
     """Label events for ``incoming`` (incoming label schema) against ``current`` (the
     latest revision of every label, deleted ones included).
@@ -84,7 +85,10 @@ def resolve(
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(
-            "a delete must name the label_id", file=file, record=i + 1, field="label_id"
+            "a delete must name the label_id",
+            file=file,
+            record=records[i] if records else i + 1,
+            field="label_id",
         )
 
     # 2. external ids, on the same asset, against live labels
@@ -111,8 +115,24 @@ def resolve(
     if (fresh & is_delete).any():
         i = int(np.flatnonzero(fresh & is_delete)[0])
         raise InputError(
-            "delete of a label that does not exist", file=file, record=i + 1, field="external_id"
+            "delete of a label that does not exist",
+            file=file,
+            record=records[i] if records else i + 1,
+            field="external_id",
         )
+    named_deletes = np.flatnonzero(is_delete & ~fresh)
+    if named_deletes.size:
+        known = pc.is_in(
+            pa.array(assigned[named_deletes], pa.string()), value_set=current.column("label_id")
+        ).to_numpy(zero_copy_only=False)
+        if not known.all():
+            i = int(named_deletes[np.flatnonzero(~known)[0]])
+            raise InputError(
+                f"delete of a label that does not exist ('{assigned[i]}')",
+                file=file,
+                record=records[i] if records else i + 1,
+                field="label_id",
+            )
     assigned[fresh] = ids.label_ids(int(fresh.sum()))
     how[fresh] = "new"
     kinds, counts = np.unique(how.astype(str), return_counts=True)

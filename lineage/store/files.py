@@ -9,7 +9,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
 ROW_GROUP = 64 * 1024  # rows: small enough that min/max statistics can skip most of a file
 
 

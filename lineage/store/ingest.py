@@ -224,4 +224,5 @@ def label_events(
         iou_threshold=iou_threshold,
         sizes=sizes,
         file=file,
+        records=batch.record_names,
     )
