@@ -72,7 +72,7 @@ def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: s
     con.execute(f"SET schema = '{schema}'")
     for name, sql in views.VIEWS.items():
         if name == "labels" and checkpoint is not None:
-            sql = views.LABELS_FROM_CHECKPOINT
+            sql = views.LABELS_FROM_CHECKPOINT if tail else views.LABELS_AT_CHECKPOINT
         con.execute(sql)
     con.execute("CREATE VIEW versions AS SELECT * FROM main._versions")
     con.execute("CREATE VIEW version_segments AS SELECT * FROM main._version_segments")

@@ -89,6 +89,13 @@ UNION ALL BY NAME
 SELECT * FROM tail WHERE op <> 'delete'
 """
 
+# Right after a checkpoint nothing follows it: the view is the checkpoint itself (a join
+# with an empty tail still costs a full read of every column in DuckDB).
+LABELS_AT_CHECKPOINT = """
+CREATE VIEW labels AS
+SELECT * REPLACE (attributes::JSON AS attributes) FROM label_state_raw
+"""
+
 PUBLIC_VIEWS = (
     "labels",
     "label_events",
