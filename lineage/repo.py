@@ -114,12 +114,27 @@ class Repo:
 
     def at(self, rev: str | None = None, *, threads: int | None = None):
         """Open revision ``rev`` (tag, branch, SHA, HEAD~2; None = HEAD plus staged work)."""
+        from lineage.versioning.revision import resolve
+
+        return self._open(resolve(self.layout, self.git, rev), threads=threads)
+
+    def pair(self, a: str | None, b: str | None = None, *, threads: int | None = None):
+        """Open two revisions at once: schema ``a`` holds A's views, schema ``b`` (and the
+        default schema) B's, so SQL can compare them (``a.labels`` vs ``b.labels``)."""
+        from lineage.versioning.revision import resolve
+
+        files_a = resolve(self.layout, self.git, a)
+        files_b = resolve(self.layout, self.git, b)
+        snap = self._open(files_b, threads=threads, others={"a": files_a, "b": files_b})
+        snap.base = files_a
+        return snap
+
+    def _open(self, files, *, threads: int | None = None, others: dict | None = None):
+        """A sandboxed Snapshot whose views show ``files`` (and ``others`` as schemas)."""
         from lineage.query.connection import connect
         from lineage.query.snapshot import Snapshot
         from lineage.versioning import history
-        from lineage.versioning.revision import resolve
 
-        files = resolve(self.layout, self.git, rev)
         versions, version_segments = history.version_tables(self.layout, self.git, files.commit)
         con = connect(
             files,
@@ -127,31 +142,9 @@ class Repo:
             version_segments=version_segments,
             allowed=self._allowed(),
             threads=threads,
+            others=others,
         )
         return Snapshot(files, con)
-
-    def pair(self, a: str | None, b: str | None = None, *, threads: int | None = None):
-        """Open two revisions at once: schema ``a`` holds A's views, schema ``b`` (and the
-        default schema) B's, so SQL can compare them (``a.labels`` vs ``b.labels``)."""
-        from lineage.query.connection import connect
-        from lineage.query.snapshot import Snapshot
-        from lineage.versioning import history
-        from lineage.versioning.revision import resolve
-
-        files_a = resolve(self.layout, self.git, a)
-        files_b = resolve(self.layout, self.git, b)
-        versions, version_segments = history.version_tables(self.layout, self.git, files_b.commit)
-        con = connect(
-            files_b,
-            versions=versions,
-            version_segments=version_segments,
-            allowed=self._allowed(),
-            threads=threads,
-            others={"a": files_a, "b": files_b},
-        )
-        snap = Snapshot(files_b, con)
-        snap.base = files_a
-        return snap
 
     def _allowed(self) -> list[str]:
         return [
