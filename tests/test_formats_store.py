@@ -175,3 +175,17 @@ def test_cvat_sources_and_assignees_land_in_columns(repo):
     sources = {r[0] for r in rows}
     assert {"human", "model", "assisted"} <= sources
     assert len({r[1] for r in rows if r[1]}) >= 2
+
+
+@pytest.mark.parametrize(
+    "name", ["../evil.txt", "a/../../evil.txt", "/etc/evil", "C:/evil", "..\\evil"]
+)
+def test_export_paths_cannot_leave_the_target(tmp_path, name):
+    from lineage.errors import InputError
+    from lineage.formats.base import safe_join
+
+    with pytest.raises(InputError, match="refusing"):
+        safe_join(tmp_path / "out", name)
+    assert (
+        safe_join(tmp_path / "out", "sub/ok.txt") == (tmp_path / "out" / "sub" / "ok.txt").resolve()
+    )
