@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import duckdb
 import pyarrow as pa
 
@@ -38,13 +40,21 @@ def connect(
     return con
 
 
+@cache
+def _columns_ddl(table: str) -> str:
+    """``name TYPE, ...`` of a table's schema in DuckDB types (worked out once per process:
+    creating typed empty tables from DDL is much cheaper than from Arrow on every open)."""
+    con = duckdb.connect(":memory:")
+    con.register("t", schemas.empty(table))
+    rows = con.sql("DESCRIBE SELECT * FROM t").fetchall()
+    con.close()
+    return ", ".join(f'"{name}" {dtype}' for name, dtype, *_ in rows)
+
+
 def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: str) -> None:
     """The public views of one revision, in ``schema`` (views resolve names in their schema)."""
     for table in schemas.TABLES:
-        empty = f"{schema}._empty_{table}"
-        con.register("_arrow_empty", schemas.empty(table))
-        con.execute(f"CREATE TABLE {empty} AS SELECT * FROM _arrow_empty")
-        con.unregister("_arrow_empty")
+        con.execute(f"CREATE TABLE {schema}._empty_{table} ({_columns_ddl(table)})")
         paths = files.files(table)
         if paths:
             source = (
