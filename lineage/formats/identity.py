@@ -157,8 +157,11 @@ def resolve(
         ).to_arrow_table()
     con.register("dels", deletes)
 
-    sql = _EVENTS_SQL if _has_repeats(inc) else _SINGLE_EVENTS_SQL
-    events = con.sql(sql).to_arrow_table()
+    if current.num_rows == 0 and not is_delete.any() and not _has_repeats(inc):
+        events = _all_new(inc)  # a first import: every record is a new label
+    else:
+        sql = _EVENTS_SQL if _has_repeats(inc) else _SINGLE_EVENTS_SQL
+        events = con.sql(sql).to_arrow_table()
     events = events.append_column("txn_id", pa.array([txn_id] * events.num_rows, pa.string()))
     op_counts = dict(
         zip(
@@ -173,6 +176,21 @@ def resolve(
     report.deleted = int(op_counts.get("delete", 0))
     report.unchanged = n - (report.created + report.updated) - int(is_delete.sum())
     return schemas.conform("label_events", events, file=file), report
+
+
+def _all_new(inc: pa.Table) -> pa.Table:
+    """Events for records that are all new labels: revision 1, op create (no SQL needed)."""
+    n = inc.num_rows
+    now = pa.scalar(ids.now(), pa.timestamp("us", tz="UTC"))
+    created = pc.fill_null(inc.column("created_at").cast(pa.timestamp("us", tz="UTC")), now)
+    cols = {
+        "label_id": inc.column("label_id"),
+        "revision": pa.array(np.ones(n, dtype=np.int32)),
+        "op": pa.array(["create"] * n, pa.string()),
+        "created_at": created,
+    }
+    cols.update({c: inc.column(c) for c in CONTENT})
+    return pa.table(cols)
 
 
 def pd_notnull(values: np.ndarray) -> np.ndarray:
