@@ -445,43 +445,13 @@ def _schema(name: str) -> dict:
     return json.loads((SCHEMAS / name).read_text())
 
 
-def _validate(value, schema: dict, path: str = "$") -> None:
-    """The subset of JSON Schema the report and policy schemas use: enough to catch a
-    missing, extra or mistyped field."""
-    if "$ref" in schema:
-        _validate(value, _schema(schema["$ref"]), path)
-        return
-    types = schema.get("type")
-    if types is not None:
-        names = {"object": dict, "array": list, "string": str, "boolean": bool,
-                 "integer": int, "number": (int, float), "null": type(None)}  # fmt: skip
-        allowed = [types] if isinstance(types, str) else types
-        ok = any(isinstance(value, names[t]) for t in allowed)
-        if isinstance(value, bool) and "boolean" not in allowed:
-            ok = False
-        assert ok, f"{path}: {value!r} is not {types}"
-    if "enum" in schema:
-        assert value in schema["enum"], f"{path}: {value!r} not in {schema['enum']}"
-    if "const" in schema:
-        assert value == schema["const"], path
-    if "minimum" in schema:
-        assert value >= schema["minimum"], path
-    if "maximum" in schema:
-        assert value <= schema["maximum"], path
-    if "pattern" in schema:
-        assert re.search(schema["pattern"], value), path
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            assert key in value, f"{path}: missing {key}"
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties", True)
-        for key, item in value.items():
-            if key in props:
-                _validate(item, props[key], f"{path}.{key}")
-            elif extra is False:
-                raise AssertionError(f"{path}: unexpected key {key}")
-            elif isinstance(extra, dict):
-                _validate(item, extra, f"{path}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            _validate(item, schema["items"], f"{path}[{i}]")
+def _validate(value, schema: dict) -> None:
+    """Validate against our JSON Schemas with the reference validator (jsonschema), the
+    policy schema registered so the report's ``$ref`` resolves."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    resources = [_schema("policy.json"), _schema("audit_report.json")]
+    registry = Registry().with_resources((r["$id"], Resource.from_contents(r)) for r in resources)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema, registry=registry).validate(value)
