@@ -31,7 +31,8 @@ NO_SEGMENTATION = {"polyline", "points"}
 
 
 def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:
-    """Write ``out`` (a .json path) or ``out/annotations.json`` (a folder)."""
+    """Write ``out`` (a .json path) or ``out/annotations.json`` (a folder). Annotations are
+    written in batches, so a million labels never sit in memory as Python dicts at once."""
     out = Path(out)
     target = out if out.suffix.lower() == ".json" else out / DEFAULT_NAME
     labels, notes = _geometric(data.labels)
@@ -39,16 +40,27 @@ def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:
     cat_rows, cat_ids = _categories(data.categories, labels)
     labels = labels.sort_by([("asset_id", "ascending"), ("label_id", "ascending")])
     labels = pseudonymize_labels(labels, options.pseudonymize_key)
-    annotations = _annotations(labels, image_ids, cat_ids)
-    doc = {
+    ann_ids = _annotation_ids(labels)
+    head = {
         "info": {"description": f"exported by lineage from revision {data.revision}"},
         "licenses": [],
         "images": image_rows,
-        "annotations": annotations,
         "categories": cat_rows,
     }
-    _write_atomic(target, orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
-    return ExportResult(files=[target], labels=len(annotations), notes=notes)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    n = 0
+    with open(tmp, "wb") as fh:
+        fh.write(orjson.dumps(head)[:-1] + b',"annotations":[')
+        for start in range(0, labels.num_rows, BATCH):
+            part = labels.slice(start, BATCH)
+            for ann in _annotations(part, ann_ids[start : start + BATCH], image_ids, cat_ids):
+                fh.write(b"," if n else b"")
+                fh.write(orjson.dumps(ann, option=orjson.OPT_SERIALIZE_NUMPY))
+                n += 1
+        fh.write(b"]}")
+    os.replace(tmp, target)
+    return ExportResult(files=[target], labels=n, notes=notes)
 
 
 def _geometric(labels: pa.Table) -> tuple[pa.Table, list[str]]:
@@ -69,11 +81,7 @@ def _geometric(labels: pa.Table) -> tuple[pa.Table, list[str]]:
     return labels, notes
 
 
-def _write_atomic(target: Path, payload: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(payload)
-    os.replace(tmp, target)
+BATCH = 50_000  # labels turned into Python dicts at a time
 
 
 def _images(assets: pa.Table, labels: pa.Table) -> tuple[list[dict], dict[str, int]]:
@@ -177,12 +185,12 @@ def _polygons(labels: pa.Table) -> list[list[np.ndarray] | None]:
 
 
 def _annotations(
-    labels: pa.Table, image_ids: dict[str, int], cat_ids: dict[str, int]
-) -> list[dict]:
+    labels: pa.Table, ann_ids: list[int], image_ids: dict[str, int], cat_ids: dict[str, int]
+):
+    """COCO annotation dicts of ``labels``, one at a time."""
     columns = [labels.column(c).to_pylist() for c in COLUMNS]
-    out = []
     for ann_id, box, polygon, values in zip(
-        _annotation_ids(labels),
+        ann_ids,
         _boxes(labels),
         _polygons(labels),
         zip(*columns, strict=True),
@@ -200,8 +208,7 @@ def _annotations(
             "category_id": cat_ids[row["class_name"]],
             "bbox": box,
         }
-        out.append(_annotation(ann, row))
-    return out
+        yield _annotation(ann, row)
 
 
 def _annotation(ann: dict[str, Any], row: dict) -> dict[str, Any]:
