@@ -69,6 +69,7 @@ class Repo:
         self.root = Path(root).resolve()
         self.layout = Layout.of(self.root)
         self._git = None
+        self._versions: dict[str | None, tuple] = {}  # commit -> versions tables (cached)
         self.notes: list[str] = []  # what recovery did, for the CLI to show
 
     # ------------------------------------------------------------------ set-up
@@ -135,7 +136,11 @@ class Repo:
         from lineage.query.snapshot import Snapshot
         from lineage.versioning import history
 
-        versions, version_segments = history.version_tables(self.layout, self.git, files.commit)
+        key = files.commit
+        if key not in self._versions:  # one git walk per commit (tags added meanwhile by
+            # another process show up in a new Repo object)
+            self._versions[key] = history.version_tables(self.layout, self.git, key)
+        versions, version_segments = self._versions[key]
         con = connect(
             files,
             versions=versions,
