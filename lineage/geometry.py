@@ -374,22 +374,13 @@ def polygon_to_rle(parts: list[list[float]], height: int, width: int) -> dict:
     Parts of fewer than 3 points or with a non-finite coordinate cover nothing (and are
     not handed to frPyObjects, which would read a 4-number part as a box)."""
     h, w = int(height), int(width)
-    usable = []
-    for part in parts or []:
-        xy = _part_xy(part)
-        if xy is None or len(xy) < 3:
-            continue
-        usable.append(_clip_far(xy, h, w).ravel().tolist())
-    usable = [p for p in usable if len(p) >= 6]
-    if not usable or h * w == 0:
-        return _empty_rle(h, w)
-    merged = mask_utils.merge(mask_utils.frPyObjects(usable, h, w))
+    merged = _polygon_coco_rle(parts, h, w)
     return _rle(h, w, _canonical_counts(_counts_from_string(merged["counts"])))
 
 
 def _polygon_coco_rle(parts: list[list[float]], height: int, width: int) -> dict:
-    """The same rasterisation as ``polygon_to_rle``, left as pycocotools' own RLE object:
-    for IoU only, where re-encoding to the canonical string (pure Python) is wasted work."""
+    """The rasterisation of ``polygon_to_rle``, left as pycocotools' own RLE object: IoU
+    needs no canonical string (re-encoding it is pure Python and slow)."""
     h, w = int(height), int(width)
     usable = []
     for part in parts or []:
