@@ -28,8 +28,25 @@ class LineageGroup(click.Group):
                 click.echo(f"Hint: {exc.hint}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+            self._interrupted(ctx)
+        except Exception as exc:
+            # DuckDB reports Ctrl-C inside a query as its own InterruptException; any
+            # other DuckDB error that escaped the library is still a failed query
+            duckdb = sys.modules.get("duckdb")
+            if duckdb is None or not isinstance(exc, duckdb.Error) or ctx.meta.get("traceback"):
+                raise
+            if isinstance(exc, duckdb.InterruptException):
+                self._interrupted(ctx)
+            click.echo(f"Error: {str(exc).strip()}", err=True)
+            ctx.exit(2)
+
+    @staticmethod
+    def _interrupted(ctx: click.Context) -> None:
+        from lineage.query import stream
+
+        stream.interrupt_all()
+        click.echo("Interrupted.", err=True)
+        ctx.exit(130)
 
 
 @click.group(cls=LineageGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import decimal
 import functools
+import itertools
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -69,8 +70,10 @@ def jsonable(value):
 def _batches(data) -> tuple[list[str], Iterator[list[tuple]]]:
     """Column names and row batches of a DuckDB relation, Arrow table or list of dicts."""
     if hasattr(data, "to_arrow_reader"):  # DuckDB relation: stream Arrow batches
+        from lineage.query import stream
+
         columns = list(data.columns)
-        return columns, _rows(data.to_arrow_reader(BATCH))
+        return columns, _rows(stream.batches(data, BATCH))
     if hasattr(data, "to_batches"):  # Arrow table
         return data.column_names, _rows(data.to_batches(BATCH))
     rows = list(data)
@@ -88,6 +91,10 @@ def render(data, fmt: str, *, title: str | None = None, out=None) -> int:
     """Write rows to stdout in ``fmt``; returns how many rows were written."""
     out = out or sys.stdout
     columns, batches = _batches(data)
+    # run the query up to its first batch before writing anything, so that a failing
+    # query prints only its error
+    first = next(batches, None)
+    batches = itertools.chain([first] if first is not None else [], batches)
     if fmt == "json":
         return _json(columns, batches, out)
     if fmt == "csv":
@@ -108,14 +115,24 @@ def _json(columns, batches, out) -> int:
 
 
 def _csv(columns, batches, out) -> int:
+    from lineage.csvcell import neutralise
+
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow([neutralise(str(c)) for c in columns])
     n = 0
     for rows in batches:
         for row in rows:
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([_csv_cell(v) for v in row])
             n += 1
     return n
+
+
+def _csv_cell(value) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula (see lineage.csvcell)."""
+    from lineage.csvcell import neutralise
+
+    text = _cell(value)
+    return neutralise(text) if isinstance(value, str | dict | list | tuple) else text
 
 
 def _cell(value) -> str:

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from lineage.errors import InputError
-from lineage.store import ids
+from lineage.store import duck, ids
 from lineage.store import schema as schemas
 
 # The columns that make a label's content: an event whose content equals the label's
@@ -69,7 +68,7 @@ def resolve(
     the rest by IoU; ``iou_scope="unidentified"`` limits that to records and labels
     without an external id (a stable-id format's id-less shapes, e.g. CVAT boxes)."""
     report = MatchReport()
-    con = duckdb.connect()
+    con = duck.connect()
     n = incoming.num_rows
     inc = incoming.append_column("_i", pa.array(np.arange(n, dtype=np.int64)))
     con.register("inc", inc)

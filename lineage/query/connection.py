@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from lineage.query import views
+from lineage.store import duck
 from lineage.store import schema as schemas
 from lineage.versioning.revision import RevisionFiles
 
@@ -21,22 +23,30 @@ def connect(
     *,
     versions: pa.Table,
     version_segments: pa.Table,
-    allowed: list[str],
+    temp_dir: Path | None,
+    memory_limit: str | None = None,
     threads: int | None = None,
     others: dict[str, RevisionFiles] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Create the views of ``files`` on a fresh in-memory database, then sandbox it.
-    ``others`` adds more revisions as schemas (``a.labels``, ``b.labels``) for diffs."""
-    con = duckdb.connect(":memory:")
+    """Create the views of ``files`` on a fresh in-memory database, then sandbox it so
+    that SQL can open exactly the files of these revisions and nothing else. ``others``
+    adds more revisions as schemas (``a.labels``, ``b.labels``) for diffs. ``temp_dir``
+    must be a fresh, empty folder (DuckDB lets queries read its temp folder)."""
+    con = duck.connect()
     if threads:
         con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    con.execute("SET temp_directory = ?", [str(temp_dir) if temp_dir else ""])
     con.register("_versions", versions)
     con.register("_version_segments", version_segments)
     create_views(con, files, "main")
+    readable = set(files.readable())
     for schema, other in (others or {}).items():
         con.execute(f"CREATE SCHEMA {schema}")
         create_views(con, other, schema)
-    sandbox(con, allowed)
+        readable |= set(other.readable())
+    sandbox(con, sorted(str(p) for p in readable))
     return con
 
 
@@ -44,7 +54,7 @@ def connect(
 def _columns_ddl(table: str) -> str:
     """``name TYPE, ...`` of a table's schema in DuckDB types (worked out once per process:
     creating typed empty tables from DDL is much cheaper than from Arrow on every open)."""
-    con = duckdb.connect(":memory:")
+    con = duck.connect()
     con.register("t", schemas.empty(table))
     rows = con.sql("DESCRIBE SELECT * FROM t").fetchall()
     con.close()
@@ -89,9 +99,11 @@ def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: s
     con.execute("SET schema = 'main'")
 
 
-def sandbox(con: duckdb.DuckDBPyConnection, allowed: list[str]) -> None:
-    dirs = ", ".join("'" + d.rstrip("/").replace("'", "''") + "/'" for d in allowed)
-    con.execute(f"SET allowed_directories = [{dirs}]")
+def sandbox(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    """Lock the connection: no file access but ``files`` (no folders, no globs), no
+    extensions, no configuration changes."""
+    con.execute("SET allowed_directories = []")
+    con.execute("SET allowed_paths = ?", [files])
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from lineage.errors import QueryError
-from lineage.query import sandbox
+from lineage.query import sandbox, stream
+from lineage.store.scratch import drop_scratch
 from lineage.versioning.revision import RevisionFiles
 
 
@@ -17,9 +18,19 @@ class Snapshot:
     """One revision of the store. Its views (``labels``, ``label_events``, ``reviews``,
     ...) are DuckDB relations; ``sql`` runs a sandboxed read-only query over them."""
 
-    def __init__(self, files: RevisionFiles, con: duckdb.DuckDBPyConnection):
+    def __init__(
+        self,
+        files: RevisionFiles,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        temp_dir: Path | None = None,
+    ):
         self.files = files
         self.con = con
+        self._temp_dir = temp_dir
+        self._timer: threading.Timer | None = None
+        self.timed_out: float | None = None  # the timeout, once it has stopped a query
+        stream.LIVE.add(self)
 
     @property
     def rev(self) -> str | None:
@@ -30,21 +41,30 @@ class Snapshot:
         return self.files.commit
 
     def sql(self, query: str, timeout: float | None = None) -> duckdb.DuckDBPyRelation:
-        """A user query: exactly one read-only statement over the views."""
+        """A user query: exactly one read-only statement over the views. The relation is
+        lazy; ``timeout`` (seconds) holds from now until the snapshot is closed, so it
+        covers fetching every row (``lineage.query.stream.batches``)."""
         sandbox.check(query)
+        if timeout is not None:
+            if not (isinstance(timeout, int | float) and 0 < timeout < float("inf")):
+                raise QueryError(f"timeout must be a positive number of seconds, not {timeout}")
+            self._arm(float(timeout))
         try:
-            with _deadline(self.con, timeout):
-                rel = self.con.sql(query)
-                # materialise under the deadline so a runaway query is stopped here
-                return self.con.from_arrow(rel.to_arrow_table()) if timeout else rel
-        except duckdb.InterruptException:
-            raise QueryError(f"query stopped after the {timeout:g} s timeout") from None
-        except duckdb.PermissionException as exc:
-            raise QueryError(
-                f"refused: {exc}", hint="queries can read only the store's views"
-            ) from None
+            return self.con.sql(query)
         except duckdb.Error as exc:
-            raise QueryError(str(exc).strip()) from None
+            raise stream.translate(exc) from None
+
+    def _arm(self, timeout: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+        def expire() -> None:
+            self.timed_out = timeout
+            self.con.interrupt()
+
+        self._timer = threading.Timer(timeout, expire)
+        self._timer.daemon = True
+        self._timer.start()
 
     def view(self, name: str) -> duckdb.DuckDBPyRelation:
         return self.con.table(name)
@@ -61,23 +81,14 @@ class Snapshot:
         raise AttributeError(name)
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        stream.LIVE.discard(self)
         self.con.close()
+        drop_scratch(self._temp_dir)
 
     def __enter__(self) -> Snapshot:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-@contextmanager
-def _deadline(con: duckdb.DuckDBPyConnection, timeout: float | None):
-    if not timeout:
-        yield
-        return
-    timer = threading.Timer(timeout, con.interrupt)
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
