@@ -21,13 +21,15 @@ import pyarrow as pa
 
 from lineage import __version__
 from lineage.errors import InputError, RepoError
-from lineage.formats.base import ImportOptions, Skipped
-from lineage.store import checkpoint, ids, ingest, staging
+from lineage.formats.base import ImportOptions, RecordErrors, Skipped
+from lineage.formats.validate import validate_batch
+from lineage.store import checkpoint, duck, ids, ingest, staging
 from lineage.store import commit as committing
 from lineage.store import schema as schemas
 from lineage.store.files import sha256
 from lineage.store.layout import CONFIG_FILE, WORK_DIR, Layout
 from lineage.store.lock import write_lock
+from lineage.store.scratch import drop_scratch, memory_limit, scratch_dir
 from lineage.versioning import dvcstore, gitrepo
 
 Progress = Callable[[str, int, int | None], None]
@@ -97,6 +99,12 @@ class Repo:
         root = gitrepo.find_root(Path(path))
         if not (root / CONFIG_FILE).exists() or not (root / ".dvc").is_dir():
             raise RepoError(f"no lineage store in {root}", hint="run `lineage init` first")
+        if (root / WORK_DIR).exists() and gitrepo.tracked(root, WORK_DIR):
+            raise RepoError(
+                f"{WORK_DIR}/ is tracked by git: a repository must not ship staged work, "
+                "a commit journal or the readers' memo",
+                hint=f"git rm -r --cached {WORK_DIR} && git commit",
+            )
         return cls(root)
 
     @property
@@ -141,22 +149,21 @@ class Repo:
             # another process show up in a new Repo object)
             self._versions[key] = history.version_tables(self.layout, self.git, key)
         versions, version_segments = self._versions[key]
-        con = connect(
-            files,
-            versions=versions,
-            version_segments=version_segments,
-            allowed=self._allowed(),
-            threads=threads,
-            others=others,
-        )
-        return Snapshot(files, con)
-
-    def _allowed(self) -> list[str]:
-        return [
-            str(dvcstore.cache_dir(self.root)),
-            str(self.layout.store.resolve()),
-            str(self.layout.staging.resolve()),
-        ]
+        temp = scratch_dir(self.layout)
+        try:
+            con = connect(
+                files,
+                versions=versions,
+                version_segments=version_segments,
+                temp_dir=temp,
+                memory_limit=memory_limit(self.config),
+                threads=threads,
+                others=others,
+            )
+        except BaseException:
+            drop_scratch(temp)
+            raise
+        return Snapshot(files, con, temp_dir=temp)
 
     def query(self, sql: str, rev: str | None = None, timeout: float | None = None):
         """Run read-only user SQL on a revision; returns a DuckDB relation."""
@@ -330,7 +337,7 @@ class Repo:
         match: str = "auto",
         iou_threshold: float = 0.5,
         strict: bool = True,
-        annotator_map: dict[str, str] | None = None,
+        annotator_map: dict[str, str] | str | Path | None = None,
         sizes: str | Path | None = None,
         images: str | Path | None = None,
         extra: dict | None = None,
@@ -348,6 +355,10 @@ class Repo:
         if source is not None and source not in ("human", "model", "assisted"):
             raise InputError(f"'{source}' is not one of human, model, assisted", field="source")
         fmt = formats.detect(path) if fmt == "auto" else fmt
+        if isinstance(annotator_map, str | Path):  # a CSV file: tool user id, annotator id
+            from lineage.formats.csvfile import read_annotator_map
+
+            annotator_map = read_annotator_map(annotator_map)
         options = ImportOptions(
             annotator=annotator,
             guideline=guideline,
@@ -368,6 +379,14 @@ class Repo:
         with self._writing():
             with self.at(None) as snap:
                 con = snap.con
+                validate_batch(
+                    duck.connect(),
+                    batch,
+                    file=str(path),
+                    errors=RecordErrors(strict),
+                    known_sizes=snap.arrow("SELECT asset_id, width, height FROM assets"),
+                )
+                labels = batch.labels
                 ingest.check_guidelines(con, labels, str(path), batch.record_names)
                 txn_id = ids.time_id("t")
                 events, report = ingest.label_events(
@@ -564,6 +583,15 @@ class Repo:
         return self.add_annotators(
             [{"annotator_id": annotator_id, "kind": kind, "name": name, "team": team}]
         )
+
+    def import_annotators(self, path: str | Path) -> TxnResult:
+        """Register the annotators of a CSV file (annotator_id,kind[,name,team])."""
+        from lineage.formats.csvfile import read_records
+
+        rows, _ = read_records(path, required=("annotator_id",), optional=("kind", "name", "team"))
+        if not rows:
+            raise InputError("no annotators in the file", file=path)
+        return self.add_annotators(rows, source=Path(path))
 
     def add_annotators(self, rows: list[dict], source: Path | None = None) -> TxnResult:
         """Register several annotators in one transaction (rows: annotator_id, kind, name, team)."""

@@ -46,6 +46,17 @@ def write_parquet(path: Path, table: pa.Table) -> str:
     return digest
 
 
+def within(path: str | Path, *roots: Path) -> bool:
+    """Whether ``path`` (after symlinks) lies inside one of ``roots`` (after symlinks):
+    paths that come from files a user did not write must never lead elsewhere."""
+    target = Path(path).resolve()
+    for root in roots:
+        base = Path(root).resolve()
+        if target == base or base in target.parents:
+            return True
+    return False
+
+
 def sha256(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from lineage.errors import RepoError
+from lineage.store.files import within
 
 CONFIG_FILE = "lineage.toml"
 WORK_DIR = ".lineage"
@@ -30,7 +33,9 @@ class Layout:
     @classmethod
     def of(cls, root: Path) -> Layout:
         config = read_config(root)
-        return cls(root=root, store_name=config.get("store", {}).get("path", DEFAULT_STORE))
+        store = config.get("store", {})
+        name = store.get("path", DEFAULT_STORE) if isinstance(store, dict) else DEFAULT_STORE
+        return cls(root=root, store_name=store_path(root, name))
 
     @property
     def store(self) -> Path:
@@ -64,9 +69,34 @@ class Layout:
         return self.store / table
 
 
+def store_path(root: Path, name: object) -> str:
+    """``[store] path`` checked: lineage.toml is repository content (a clone is untrusted),
+    so the store must be a plain relative folder that stays inside the repository."""
+    where = f"{CONFIG_FILE}, field 'store.path'"
+    hint = 'use a folder inside the repository, e.g. path = "annotations"'
+    if not isinstance(name, str) or not name.strip():
+        raise RepoError(f"{where}: must be a folder name", hint=hint)
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if (
+        PurePosixPath(name).is_absolute()
+        or not parts
+        or any(p in ("..", ".") or p.startswith(".") for p in parts)
+        or ":" in name
+    ):
+        raise RepoError(f"{where}: {name!r} is not a folder inside the repository", hint=hint)
+    if not within(root / name, root):  # a symlink that leads out
+        raise RepoError(f"{where}: {name!r} leads outside the repository", hint=hint)
+    return "/".join(parts)
+
+
 def read_config(root: Path) -> dict:
     path = root / CONFIG_FILE
     if not path.exists():
         return {}
-    with open(path, "rb") as fh:
-        return tomllib.load(fh)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise RepoError(f"{CONFIG_FILE} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RepoError(f"cannot read {CONFIG_FILE}: {exc}") from None

@@ -19,29 +19,27 @@ The Merkle root is only as good as its anchor: someone who rewrites every copy
 (store, tags, remote) and every published root is not detected. Publish the root
 elsewhere (a signed tag message, a ticket, an email) to anchor it.
 
-``check_segments`` is the cheap form readers use (md5 once per file, remembered by
-size and mtime); ``repair`` re-fetches corrupt cache files from the DVC remote.
+``lineage.store.integrity`` holds the cheap checks readers make; ``repair`` re-fetches corrupt cache files from the DVC remote.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lineage.errors import InputError, IntegrityError, LineageError, RepoError
+from lineage.errors import InputError, IntegrityError, LineageError
 from lineage.store import chain, merkle
 from lineage.store import schema as schemas
 from lineage.store.files import atomic_write_bytes
+from lineage.store.integrity import check_segments
+from lineage.store.integrity import digests as _digests
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
 
 CHECKS = ("files", "chain", "append-only", "history", "merkle")
-INTACT_CACHE = "intact.json"
 
 
 @dataclass(frozen=True)
@@ -105,16 +103,6 @@ class VerifyResult:
 # ---------------------------------------------------------------------- reading
 
 
-def _digests(path: Path) -> tuple[str, str]:
-    """(md5, sha256) of a file in one read."""
-    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            md5.update(block)
-            sha.update(block)
-    return md5.hexdigest(), sha.hexdigest()
-
-
 def _manifest(layout: Layout, commit) -> tuple[str | None, dict[str, str]]:
     """(directory md5, ``relpath -> md5``) of the store at ``commit`` (empty: no store).
     Fetches the manifest from the remote when the cache lacks it."""
@@ -122,13 +110,10 @@ def _manifest(layout: Layout, commit) -> tuple[str | None, dict[str, str]]:
     if blob is None:
         return None, {}
     dir_md5 = dvcstore.dir_md5(blob, commit.hexsha[:10])
-    try:
+    entries = dvcstore.manifest(layout.root, dir_md5)  # IntegrityError when corrupt
+    if entries is None:
+        _try_fetch(layout, [dir_md5])
         entries = dvcstore.manifest(layout.root, dir_md5)
-        if entries is None:
-            _try_fetch(layout, [dir_md5])
-            entries = dvcstore.manifest(layout.root, dir_md5)
-    except RepoError as exc:  # not JSON: the manifest itself is corrupt
-        raise IntegrityError(exc.message, hint="`lineage pull` repairs it from the remote") from exc
     if entries is None:
         raise IntegrityError(
             f"the store manifest of {commit.hexsha[:10]} is neither in the DVC cache nor "
@@ -214,7 +199,9 @@ def verify(repo, rev: str | None = None, since: str | None = None) -> VerifyResu
         _check_chain(rows, result)
         result.root = merkle.root(_leaves(rows)).hex()
     _check_append_only(layout, git, commit, result)
-    _check_tags(layout, git, commit, rows, since, result)
+    _check_tags(layout, git, commit, rows, since, result, plain=rev is None)
+    if result.ok and rev is None and since is None:
+        record_verified(layout, commit.hexsha)
     return result
 
 
@@ -387,8 +374,9 @@ def _check_append_only(layout: Layout, git, commit, result: VerifyResult) -> Non
         before, before_sha = files, v.commit
 
 
-def _check_tags(layout, git, commit, rows, since, result: VerifyResult) -> None:
-    """The chain at each earlier tag (or at ``since``) is a prefix of this one."""
+def _check_tags(layout, git, commit, rows, since, result: VerifyResult, plain: bool) -> None:
+    """The chain at each earlier tag (or at ``since``) is a prefix of this one. A plain
+    verify of HEAD also finds tags and earlier verified heads that left the history."""
     if since is not None:
         targets = [(since, gitrepo.resolve(git, since))]
     else:
@@ -398,8 +386,22 @@ def _check_tags(layout, git, commit, rows, since, result: VerifyResult) -> None:
                 tc = tag.commit
             except ValueError:
                 continue
-            if tc.hexsha != commit.hexsha and git.is_ancestor(tc.hexsha, commit.hexsha):
+            if tc.hexsha == commit.hexsha:
+                continue
+            if git.is_ancestor(tc.hexsha, commit.hexsha):
                 targets.append((tag.name, tc))
+            elif plain and gitrepo.read_blob(tc, layout.dvc_file.name) is not None:
+                result.problems.append(
+                    Problem(
+                        "history",
+                        f"version {tag.name} ({tc.hexsha[:10]}) is not on the history of "
+                        f"{result.rev}: the history was rewritten after it, or it was made "
+                        "on another branch",
+                        commit=tc.hexsha,
+                    )
+                )
+        if plain:
+            _check_verified_heads(layout, git, commit, result)
     for name, tc in sorted(targets, key=lambda t: t[0]):
         try:
             _, files = _manifest(layout, tc)
@@ -438,6 +440,45 @@ def _check_tags(layout, git, commit, rows, since, result: VerifyResult) -> None:
                         commit=tc.hexsha,
                     )
                 )
+
+
+VERIFIED = "verified.json"
+
+
+def _check_verified_heads(layout: Layout, git, commit, result: VerifyResult) -> None:
+    """A head that an earlier plain ``verify`` passed must still be on the history."""
+    try:
+        heads = json.loads((layout.work / VERIFIED).read_text()).get("heads", [])
+    except (OSError, ValueError, AttributeError):
+        return
+    for sha in heads:
+        if not isinstance(sha, str):
+            continue
+        try:
+            on_history = sha == commit.hexsha or git.is_ancestor(sha, commit.hexsha)
+        except Exception:  # noqa: BLE001 - the commit is gone from the repository
+            on_history = False
+        if not on_history:
+            result.problems.append(
+                Problem(
+                    "history",
+                    f"{sha[:10]}, verified earlier, is not on the history of {result.rev}: "
+                    "the history was rewritten after it",
+                    commit=sha,
+                )
+            )
+
+
+def record_verified(layout: Layout, commit: str) -> None:
+    """Remember a head that passed ``verify``, so a later rewrite of it is a finding."""
+    path = layout.work / VERIFIED
+    try:
+        heads = json.loads(path.read_text()).get("heads", [])
+    except (OSError, ValueError, AttributeError):
+        heads = []
+    heads = [h for h in heads if h != commit][-99:] + [commit]
+    if layout.work.is_dir():
+        atomic_write_bytes(path, json.dumps({"heads": heads}).encode())
 
 
 def _consistency(name: str, old: list[dict], new: list[dict]) -> ConsistencyProof:
@@ -524,35 +565,6 @@ def inclusion_proof(repo, label_id: str, rev: str | None = None) -> InclusionPro
 
 
 # ---------------------------------------------------------------------- readers, repair
-
-
-def check_segments(layout: Layout, segments) -> None:
-    """Raise IntegrityError when a segment file (``revision.Segment``) does not match its
-    md5. Each file is hashed once; (size, mtime, ctime, inode) of intact files are
-    remembered in ``.lineage/intact.json`` so later opens cost a ``stat`` per file. Any
-    write changes ctime, so only corruption below the file system (bit rot) slips past
-    the memo; ``verify`` always re-hashes."""
-    memo_path = layout.work / INTACT_CACHE
-    try:
-        memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
-    except (OSError, json.JSONDecodeError):
-        memo = {}
-    changed = False
-    for seg in segments:
-        st = seg.path.stat()
-        key, stamp = str(seg.path), [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-        if memo.get(key) == stamp:
-            continue
-        if _digests(seg.path)[0] != seg.md5:
-            raise IntegrityError(
-                f"segment {seg.relpath} is corrupt: {seg.path} does not match its md5 "
-                f"(written by the transaction(s) of segment {seg.segment_id})",
-                hint="`lineage pull` repairs it from the remote; `lineage verify` reports more",
-            )
-        memo[key] = stamp
-        changed = True
-    if changed and layout.work.is_dir():
-        atomic_write_bytes(memo_path, json.dumps(memo).encode())
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from lineage.errors import RepoError, RevisionError
+from lineage.errors import IntegrityError, RepoError, RevisionError
+from lineage.store.files import within
+from lineage.versioning import gitrepo
 
 
 @contextlib.contextmanager
@@ -46,6 +48,7 @@ def quiet():
 
 
 def open_dvc(root: Path):
+    check_config(root)
     from dvc.repo import Repo as DvcRepo
 
     return DvcRepo(str(root))
@@ -170,20 +173,51 @@ def remotes(root: Path) -> list[tuple[str, str, bool]]:
     return out
 
 
-def _config(root: Path) -> configparser.ConfigParser:
-    conf = configparser.ConfigParser()
-    for name in ("config", "config.local"):
+def _config(root: Path, names: tuple[str, ...] = ("config", "config.local")):
+    conf = configparser.ConfigParser(interpolation=None)
+    for name in names:
         path = root / ".dvc" / name
         if path.exists():
-            conf.read(path)
+            try:
+                conf.read(path, encoding="utf-8")
+            except (configparser.Error, UnicodeDecodeError) as exc:
+                raise RepoError(f".dvc/{name} is not readable: {exc}") from None
     return conf
+
+
+# DVC settings that name folders DVC writes to. From a cloned repository they must stay
+# inside it: a committed `.dvc/config` could otherwise make `commit` write anywhere.
+_FOLDER_KEYS = (("cache", "dir"), ("core", "site_cache_dir"))
+
+
+def check_config(root: Path) -> None:
+    """Refuse DVC settings from repository content that lead outside the repository.
+    An untracked ``.dvc/config.local`` is the user's own (a shared cache is fine)."""
+    names = ["config"]
+    if (root / ".dvc/config.local").exists() and gitrepo.tracked(root, ".dvc/config.local"):
+        names.append("config.local")
+    for name in names:
+        conf = _config(root, (name,))
+        for section, key in _FOLDER_KEYS:
+            value = conf.get(section, key, fallback=None)
+            if value is None:
+                continue
+            target = Path(value) if Path(value).is_absolute() else root / ".dvc" / value
+            if not within(target, root):
+                raise RepoError(
+                    f".dvc/{name}: '{section}.{key}' = {value!r} leads outside the repository",
+                    hint="a committed DVC config may only name folders inside the repository; "
+                    "set a shared cache in the untracked .dvc/config.local instead",
+                )
 
 
 def cache_dir(root: Path) -> Path:
     conf = _config(root)
     configured = conf.get("cache", "dir", fallback=None)
-    base = (root / ".dvc" / configured).resolve() if configured else root / ".dvc" / "cache"
-    return base / "files" / "md5"
+    if configured is None:
+        return root / ".dvc" / "cache" / "files" / "md5"
+    check_config(root)
+    return (root / ".dvc" / configured).resolve() / "files" / "md5"
 
 
 def cache_path(root: Path, md5: str) -> Path:
@@ -200,11 +234,21 @@ def dir_md5(dvc_file_text: bytes | str, rev: str) -> str:
 
 
 def manifest(root: Path, md5: str) -> list[dict] | None:
-    """The directory manifest (``[{"relpath", "md5"}, ...]``), or None when not cached."""
+    """The directory manifest (``[{"relpath", "md5"}, ...]``), or None when not cached.
+    Its bytes must hash to its name: an edited manifest (an entry removed) would
+    otherwise read as an older state."""
+    import hashlib
+
     path = cache_path(root, md5)
     if not path.exists():
         return None
+    data = path.read_bytes()
+    if hashlib.md5(data, usedforsecurity=False).hexdigest() != md5.removesuffix(".dir"):
+        raise IntegrityError(
+            f"the store manifest {path} does not match its md5",
+            hint="`lineage pull` repairs it from the remote; `lineage verify` reports more",
+        )
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise RepoError(f"DVC directory manifest {path} is corrupt: {exc}") from exc
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"DVC directory manifest {path} is corrupt: {exc}") from exc

@@ -132,3 +132,15 @@ def commit_paths(repo, paths: list[str], message: str, tag: str | None = None) -
 
 def tag_exists(repo, tag: str) -> bool:
     return tag in [t.name for t in repo.tags]
+
+
+def tracked(root: Path, relpath: str) -> bool:
+    """Whether git tracks ``relpath`` (a file, or anything under a folder) in ``root``."""
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--", relpath],
+        capture_output=True,
+        check=False,
+    )
+    return bool(done.stdout.strip(b"\0"))

@@ -7,6 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lineage.store.integrity import check_file
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
 
@@ -84,10 +85,11 @@ def log(layout: Layout, repo, rev: str = "HEAD") -> list[dict]:
     out = []
     for v, new in _walk(layout, repo, commit):
         txns = []
-        for md5 in new.values():
+        for rel, md5 in new.items():
             path = dvcstore.cache_path(layout.root, md5)
             if not path.exists():
                 continue
+            check_file(layout, path, md5, rel)
             for row in pq.read_table(
                 path, columns=["txn_id", "kind", "message", "counts", "author"]
             ).to_pylist():

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lineage.errors import RevisionError
+from lineage.errors import IntegrityError, RevisionError
+from lineage.store import integrity
 from lineage.store import schema as schemas
+from lineage.store.files import within
 from lineage.store.layout import Layout
 from lineage.store.staging import StagedTxn, staged
 from lineage.versioning import dvcstore, gitrepo
@@ -61,6 +63,12 @@ class RevisionFiles:
     def files(self, table: str) -> list[Path]:
         out = [s.path for s in self.segments if s.table == table]
         out += [f for t in self.staged if (f := t.table_file(table)) is not None]
+        return out
+
+    def readable(self) -> list[Path]:
+        """Every file the views of this revision read: exactly what user SQL may open."""
+        out = [s.path for s in self.segments]
+        out += [f for t in self.staged for f in t.tables().values()]
         return out
 
     @property
@@ -114,9 +122,17 @@ def _segments(layout: Layout, commit) -> list[Segment]:
                 hint="`lineage pull` from a remote that has them",
             )
     segs = sorted(segs, key=lambda s: (s.table, s.segment_id))
-    from lineage.store.verify import check_segments
-
-    check_segments(layout, segs)  # a corrupt file is an IntegrityError, never wrong rows
+    cache = dvcstore.cache_dir(layout.root)
+    outside = next((s for s in segs if not within(s.path, cache)), None)
+    if outside is not None:
+        raise IntegrityError(
+            f"segment {outside.relpath} of {commit.hexsha[:10]} leads outside the DVC cache "
+            f"({outside.path.resolve()})",
+            hint="a cache file is a symlink to elsewhere: remove it and `lineage pull`",
+        )
+    # a corrupt or incomplete store is an IntegrityError, never wrong rows
+    integrity.check_segments(layout, segs)
+    integrity.check_complete(layout, segs, commit.hexsha)
     return segs
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from lineage.errors import InputError
 from lineage.formats.yolo.paths import Item, Layout, img2label, items_from_dir, items_from_list
+from lineage.store.files import within
 
 SPLIT_KEYS = ("train", "val", "test")
 
@@ -121,20 +122,38 @@ def kpt_names_of(doc: dict, names: dict[int, str]) -> dict[int, list[str]]:
 
 def _root(doc: dict, yaml_path: Path) -> Path:
     """The dataset root: ``path`` (relative to the YAML's folder), else the YAML's folder.
-    An absolute ``path`` from another machine that does not exist falls back too."""
+    An absolute ``path`` from another machine that does not exist falls back too; one
+    that exists outside the YAML's folder is refused (a file must not make us walk /etc)."""
     here = yaml_path.parent
     raw = doc.get("path")
     if not raw:
         return here
     p = Path(str(raw))
     p = p if p.is_absolute() else here / p
-    return p if p.is_dir() else here
+    if not p.is_dir():
+        return here
+    if not within(p, here):
+        raise InputError(
+            f"'path: {raw}' leads outside the folder of {yaml_path.name}",
+            file=yaml_path,
+            field="path",
+            hint="keep the dataset beside data.yaml, or remove `path:` to read the splits "
+            "relative to data.yaml",
+        )
+    return p
 
 
-def _entry(root: Path, raw: str) -> Path:
+def _entry(root: Path, raw: str, yaml_path: Path, key: str) -> Path:
     p = root / raw
     if not p.exists() and raw.startswith("../"):  # as check_det_dataset does
         p = root / raw[3:]
+    if p.exists() and not within(p, yaml_path.parent):
+        raise InputError(
+            f"'{raw}' leads outside the folder of {yaml_path.name}",
+            file=yaml_path,
+            field=key,
+            hint="split paths must stay inside the dataset folder",
+        )
     return p
 
 
@@ -155,9 +174,9 @@ def from_yaml(yaml_path: Path) -> Layout:
                 raise InputError(
                     f"'{key}' must be a path or a list of paths", file=yaml_path, field=key
                 )
-            p = _entry(root, raw)
+            p = _entry(root, raw, yaml_path, key)
             if p.suffix == ".txt" and p.is_file():
-                items += items_from_list(p, root, split)
+                items += items_from_list(p, root, split, yaml_path.parent)
             elif p.is_dir() or img2label(p / "x").parent.is_dir():
                 items += items_from_dir(p, img2label(p / "x").parent, split)
             else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lineage.errors import InputError
+from lineage.store.files import within
 
 # ultralytics.data.utils.IMG_FORMATS
 IMG_FORMATS = {"bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm", "heic"}
@@ -134,9 +135,17 @@ def read_lines(path: Path) -> list[str]:
         raise InputError(f"cannot read as UTF-8 text: {exc}", file=path) from exc
 
 
-def items_from_list(list_file: Path, root: Path, split: str) -> list[Item]:
+def items_from_list(
+    list_file: Path, root: Path, split: str, confine: Path | None = None
+) -> list[Item]:
     """A ``.txt`` list of image paths: ``./x`` is relative to the list's folder (Ultralytics);
-    other relative paths are tried against the list's folder, then the dataset root."""
+    other relative paths are tried against the list's folder, then the dataset root. A
+    listed file outside ``confine`` (the dataset folder) is treated as absent, never read."""
+    confine = confine or root
+
+    def readable(path: Path) -> bool:
+        return path.is_file() and within(path, confine)
+
     items = []
     for raw in read_lines(list_file):
         raw = raw.strip()
@@ -147,11 +156,11 @@ def items_from_list(list_file: Path, root: Path, split: str) -> list[Item]:
             continue
         lab = (
             img2label(p)
-            if p.exists()
+            if readable(p)
             else locate(img2label(Path(raw)).as_posix(), list_file.parent, root)
         )
         base = images_base(p, root)
         items.append(
-            Item(rel(p, base), p if p.is_file() else None, lab if lab.is_file() else None, split)
+            Item(rel(p, base), p if readable(p) else None, lab if readable(lab) else None, split)
         )
     return items

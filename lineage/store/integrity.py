@@ -1,0 +1,137 @@
+"""The checks every reader makes before it returns a row: cheap, and remembered.
+
+A revision is read from files named by its directory manifest. Before any view is
+built, the manifest must match its own md5 (its name: ``dvcstore.manifest`` checks
+that), every segment its md5, and every
+transaction the revision records must have its segments in the manifest, with the hash
+chain unbroken. Anything else is an ``IntegrityError`` (exit 1), never wrong rows.
+``lineage verify`` does the full, uncached proof.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from lineage.errors import IntegrityError
+from lineage.store.files import atomic_write_bytes
+from lineage.store.layout import Layout
+
+INTACT_CACHE = "intact.json"
+_HINT = "`lineage pull` repairs it from the remote; `lineage verify` reports more"
+
+
+def digests(path: Path) -> tuple[str, str]:
+    """(md5, sha256) of a file in one read."""
+    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            md5.update(block)
+            sha.update(block)
+    return md5.hexdigest(), sha.hexdigest()
+
+
+class _Memo:
+    """``.lineage/intact.json``: files already hashed, keyed by (size, mtime, ctime,
+    inode), and manifests already checked. Any write changes ctime, so only corruption
+    below the file system (bit rot) slips past it; ``verify`` always re-hashes."""
+
+    def __init__(self, layout: Layout):
+        self.path = layout.work / INTACT_CACHE
+        self.writable = layout.work.is_dir()
+        try:
+            self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except (OSError, json.JSONDecodeError):
+            self.data = {}
+        if not isinstance(self.data, dict):
+            self.data = {}
+        self.changed = False
+
+    @staticmethod
+    def stamp(path: Path) -> list[int]:
+        st = path.stat()
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+    def fresh(self, path: Path) -> bool:
+        return self.data.get(str(path)) == self.stamp(path)
+
+    def remember(self, path: Path) -> None:
+        self.data[str(path)] = self.stamp(path)
+        self.changed = True
+
+    def save(self) -> None:
+        if self.changed and self.writable:
+            atomic_write_bytes(self.path, json.dumps(self.data).encode())
+
+
+def check_segments(layout: Layout, segments) -> None:
+    """Raise IntegrityError when a segment file (``revision.Segment``) does not match its
+    md5. Each file is hashed once; later opens cost a ``stat`` per file."""
+    memo = _Memo(layout)
+    for seg in segments:
+        _check(memo, seg.path, seg.md5, seg.relpath)
+    memo.save()
+
+
+def check_file(layout: Layout, path: Path, md5: str, relpath: str) -> None:
+    """``check_segments`` for one cache file."""
+    memo = _Memo(layout)
+    _check(memo, path, md5, relpath)
+    memo.save()
+
+
+def _check(memo: _Memo, path: Path, md5: str, relpath: str) -> None:
+    if memo.fresh(path):
+        return
+    if digests(path)[0] != md5:
+        segment = Path(relpath).stem
+        raise IntegrityError(
+            f"segment {relpath} is corrupt: {path} does not match its md5 "
+            f"(written by the transaction(s) of segment {segment})",
+            hint=_HINT,
+        )
+    memo.remember(path)
+
+
+def check_complete(layout: Layout, segments, commit: str) -> None:
+    """Every transaction of the revision has each segment it recorded in the manifest,
+    and the transactions' hash chain has no gap: a manifest rewritten to drop a commit's
+    files must not read as an older, valid state."""
+    import pyarrow.parquet as pq
+
+    memo = _Memo(layout)
+    txn_files = [s for s in segments if s.table == "transactions"]
+    key = (
+        "complete:"
+        + hashlib.sha256(
+            "\n".join(sorted(f"{s.relpath}:{s.md5}" for s in segments)).encode()
+        ).hexdigest()
+    )
+    if memo.data.get(key):
+        return
+    listed = {s.relpath for s in segments}
+    rows = []
+    for seg in txn_files:
+        table = pq.read_table(seg.path, columns=["txn_id", "segments", "prev_hash", "hash"])
+        rows += table.to_pylist()
+    rows.sort(key=lambda r: r["txn_id"])
+    prev = None
+    for row in rows:
+        for rec in row["segments"] or []:
+            if rec["path"] not in listed:
+                raise IntegrityError(
+                    f"the store manifest of {commit[:10]} lacks {rec['path']}, which "
+                    f"transaction {row['txn_id']} wrote",
+                    hint=_HINT,
+                )
+        if row["prev_hash"] != prev:
+            raise IntegrityError(
+                f"the transaction chain of {commit[:10]} is broken before "
+                f"{row['txn_id']}: a transaction is missing from its manifest",
+                hint=_HINT,
+            )
+        prev = row["hash"]
+    memo.data[key] = True
+    memo.changed = True
+    memo.save()
