@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -14,29 +13,6 @@ from lineage.cli.output import message, working
 from lineage.errors import InputError
 
 FORMAT_NAMES = ["auto", "native", "coco", "yolo", "voc", "labelstudio", "cvat"]
-
-
-def _annotator_map(path: str | None) -> dict[str, str]:
-    if not path:
-        return {}
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=path) from exc
-    if rows and [c.strip().lower() for c in rows[0][:2]] in (
-        ["user", "annotator_id"],
-        ["tool_id", "annotator_id"],
-    ):
-        rows = rows[1:]
-    out = {}
-    for i, row in enumerate(rows, start=1):
-        if len(row) < 2 or not row[0].strip() or not row[1].strip():
-            raise InputError(
-                "each row needs: tool user id or email, annotator id", file=path, record=f"line {i}"
-            )
-        out[row[0].strip()] = row[1].strip()
-    return out
 
 
 def _extra(pairs: tuple[str, ...]) -> dict:
@@ -179,7 +155,7 @@ def import_cmd(
             match=match,
             iou_threshold=iou_threshold,
             strict=strict,
-            annotator_map=_annotator_map(map_annotators),
+            annotator_map=map_annotators,
             sizes=sizes,
             images=images,
             message=msg,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from lineage.cli import main
@@ -153,14 +151,10 @@ def annotator_import(ctx, path):
     Example:
       lineage annotator import annotators.csv
     """
-    import csv
-
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = [{k: (v or None) for k, v in r.items() if k} for r in csv.DictReader(fh)]
     repo = open_repo(ctx)
-    result = repo.add_annotators(rows, source=Path(path))
+    result = repo.import_annotators(path)
     show_notes(repo)
-    message(f"Staged {len(rows)} annotator(s) as {result.txn_id}")
+    message(f"Staged {result.rows.get('annotators', 0)} annotator(s) as {result.txn_id}")
 
 
 @annotator.command("list")

@@ -3,7 +3,6 @@ guideline_version,revision,kind]``."""
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pyarrow as pa
 
 from lineage.errors import InputError
 from lineage.formats.base import incoming_schema
+from lineage.formats.csvfile import read_records
 
 REQUIRED = ("label_id", "pass", "reviewer_id", "verdict")
 OPTIONAL = ("reason", "reviewed_at", "guideline_version", "revision", "kind")
@@ -20,39 +20,8 @@ KINDS = ("review", "audit", "gold")
 
 def read(path: Path) -> tuple[pa.Table, list[str]]:
     """The reviews of ``path`` and, per row, what to call it in errors (``line N``)."""
-    path = Path(path)
-    try:
-        fh = open(path, newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror}", file=path) from exc
-    rows, records = [], []
-    with fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise InputError(
-                f"missing column(s) {', '.join(missing)}",
-                file=path,
-                record="header",
-                hint="columns: " + ",".join(REQUIRED + OPTIONAL),
-            )
-        unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-        if unknown:
-            raise InputError(
-                f"unknown column '{unknown[0]}'", file=path, record="header", field=unknown[0]
-            )
-        try:
-            for lineno, raw in enumerate(reader, start=2):
-                raw = {
-                    k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in raw.items() if k
-                }
-                if not any(raw.values()):
-                    continue
-                rows.append(review_record(raw, file=path, record=f"line {lineno}"))
-                records.append(f"line {lineno}")
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise InputError(f"not a readable CSV file: {exc}", file=path) from exc
+    raws, records = read_records(path, required=REQUIRED, optional=OPTIONAL)
+    rows = [review_record(r, file=path, record=n) for r, n in zip(raws, records, strict=True)]
     return pa.Table.from_pylist(rows, schema=incoming_schema("reviews")), records
 
 
@@ -65,10 +34,7 @@ def review_record(raw: dict, *, file=None, record=None) -> dict:
     for col in REQUIRED:
         if not raw.get(col):
             bad(f"{col} is required", col)
-    try:
-        pass_no = int(raw["pass"])
-    except (TypeError, ValueError):
-        bad(f"'{raw['pass']}' is not a whole number", "pass")
+    pass_no = _whole(raw["pass"], "pass", bad)
     if pass_no < 1:
         bad("pass must be 1 or more", "pass")
     verdict = str(raw["verdict"]).lower()
@@ -87,10 +53,9 @@ def review_record(raw: dict, *, file=None, record=None) -> dict:
             reviewed_at = reviewed_at.astimezone()
     revision = None
     if raw.get("revision"):
-        try:
-            revision = int(raw["revision"])
-        except ValueError:
-            bad(f"'{raw['revision']}' is not a whole number", "revision")
+        revision = _whole(raw["revision"], "revision", bad)
+        if revision < 1:
+            bad("revision must be 1 or more", "revision")
     return {
         "label_id": str(raw["label_id"]),
         "pass": pass_no,
@@ -102,3 +67,17 @@ def review_record(raw: dict, *, file=None, record=None) -> dict:
         "guideline_version": raw.get("guideline_version") or None,
         "revision": revision,
     }
+
+
+INT32_MAX = 2**31 - 1
+
+
+def _whole(value, field: str, bad) -> int:
+    """A whole number that fits the store's int32 columns."""
+    try:
+        n = int(str(value))
+    except (TypeError, ValueError):
+        bad(f"'{value}' is not a whole number", field)
+    if abs(n) > INT32_MAX:
+        bad(f"{value} is too large (at most {INT32_MAX})", field)
+    return n

@@ -14,13 +14,30 @@ from pathlib import Path
 
 from lineage.errors import LockError
 
-DEFAULT_TIMEOUT = float(os.environ.get("LINEAGE_LOCK_TIMEOUT", "30"))
+TIMEOUT_ENV = "LINEAGE_LOCK_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0
+
+
+def default_timeout() -> float:
+    """``$LINEAGE_LOCK_TIMEOUT`` seconds (a non-negative finite number), else 30."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (0 <= value < float("inf")):
+        raise LockError(
+            f"{TIMEOUT_ENV}={raw!r} is not a number of seconds", hint="e.g. LINEAGE_LOCK_TIMEOUT=30"
+        )
+    return value
 
 
 @contextmanager
 def write_lock(path: Path, timeout: float | None = None):
     """Hold the repository's write lock; wait up to ``timeout`` seconds for it."""
-    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    timeout = default_timeout() if timeout is None else timeout
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + timeout

@@ -132,10 +132,12 @@ def _collect(
                 raise _Bad(None, "an annotation must be a JSON object")
             if aid is not None and type(aid) is not int and type(aid) is not str:
                 raise _Bad("id", f"id must be an integer, not {aid!r}")
-            ii = img_index.get(a.get("image_id"), -1)
+            ref = a.get("image_id")
+            ii = -1 if type(ref) is bool else img_index.get(ref, -1)  # true == 1 in Python
             if ii < 0:
-                raise _Bad("image_id", _missing_image(a.get("image_id"), images))
-            ci = cat_index.get(a.get("category_id"), -1)
+                raise _Bad("image_id", _missing_image(ref, images))
+            ref = a.get("category_id")
+            ci = -1 if type(ref) is bool else cat_index.get(ref, -1)
             if ci < 0:
                 raise _Bad("category_id", f"unknown category id {a.get('category_id')!r}")
             b = a.get("bbox")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from lineage.csvcell import restore
 from lineage.errors import InputError
 
 _ORIENTATION = 274
@@ -89,7 +90,7 @@ def load_sizes(path: Path) -> dict[str, tuple[int, int]]:
             continue  # header
         if len(row) != 3:
             raise InputError("expected image,width,height", file=path, record=i)
-        out[row[0].strip()] = _size(row[1:], file=path, record=i)
+        out[restore(row[0].strip())] = _size(row[1:], file=path, record=i)
     return out
 
 

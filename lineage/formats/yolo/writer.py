@@ -105,6 +105,8 @@ def _sizes_file(out: Path, assets: dict[str, dict]) -> Path:
     """``image_sizes.csv``: the export re-imports without its images (see reader)."""
     import csv
 
+    from lineage.csvcell import neutralise
+
     path = out / "image_sizes.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -112,7 +114,7 @@ def _sizes_file(out: Path, assets: dict[str, dict]) -> Path:
         for asset_id in sorted(assets):
             a = assets[asset_id]
             if a.get("width") and a.get("height"):
-                writer.writerow([asset_id, a["width"], a["height"]])
+                writer.writerow([neutralise(asset_id), a["width"], a["height"]])
     return path
 
 
