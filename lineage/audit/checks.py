@@ -357,6 +357,31 @@ CHECKS: tuple[Check, ...] = (
 
 # Checks computed outside SQL, filled in by other modules (see run.HOOKS).
 HOOK_IDS = ("limits.agreement", "integrity")
+_RANK = {"off": 0, "info": 1, "warning": 2, "error": 3}
+
+
+def weakened(policy: Policy) -> list[str]:
+    """The policy's settings that check less than the defaults do: every report names
+    them in its header, so a policy that switches a check off is never silent."""
+    defaults = {c.id: c.severity for c in CHECKS} | dict.fromkeys(HOOK_IDS, "error")
+    out = [
+        f"severity.{check} = {sev} (default {defaults.get(check, 'error')})"
+        for check, sev in sorted(policy.severity.items())
+        if _RANK[sev] < _RANK[defaults.get(check, "error")]
+    ]
+    if policy.required_passes < 1:
+        out.append(f"required_passes = {policy.required_passes} (default 1)")
+    out += [
+        f"class_passes.{name} = {n} (default {policy.required_passes})"
+        for name, n in sorted(policy.class_passes.items())
+        if n < policy.required_passes
+    ]
+    for flag in ("model_labels_need_human_accept", "no_self_review", "distinct_pass_reviewers"):
+        if not getattr(policy, flag):
+            out.append(f"{flag} = false (default true)")
+    return out
+
+
 CHECK_IDS = tuple(c.id for c in CHECKS) + HOOK_IDS
 BY_ID = {c.id: c for c in CHECKS}
 

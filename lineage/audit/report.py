@@ -15,6 +15,7 @@ import html
 import json
 from collections.abc import Sequence
 
+from lineage.audit.checks import weakened
 from lineage.audit.run import AuditResult
 
 FORMATS = ("text", "json", "markdown", "html")
@@ -45,6 +46,7 @@ def _header(result: AuditResult) -> list[tuple[str, str]]:
         ("Commit", result.commit or "(none: nothing committed)"),
         ("Policy", f"{policy.source or '(defaults)'}"),
         ("Policy SHA-256", policy.sha256),
+        ("Policy weakens", "; ".join(weakened(policy)) or "nothing (every check at its default)"),
         ("Current guideline", result.current_guideline or "(none recorded)"),
         ("Generated", result.generated_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
         ("Tool", f"lineage {result.tool_version}"),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lineage import __version__
 from lineage.audit import checks
-from lineage.audit.checks import Finding
+from lineage.audit.checks import Finding, weakened
 from lineage.audit.policy import Policy
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ class AuditResult:
                 "source": self.policy.source,
                 "sha256": self.policy.sha256,
                 "settings": self.policy.as_dict(),
+                "weakened": weakened(self.policy),
             },
             "summary": {
                 "passed": self.passed,
