@@ -16,7 +16,8 @@ os.environ.setdefault("GIT_AUTHOR_NAME", "lineage tests")
 os.environ.setdefault("GIT_AUTHOR_EMAIL", "tests@lineage.invalid")
 os.environ.setdefault("GIT_COMMITTER_NAME", "lineage tests")
 os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@lineage.invalid")
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")  # nothing leaves the machine
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("LINEAGE_LOCK_TIMEOUT", "5")
 
 
