@@ -480,3 +480,56 @@ def test_ctrl_c_stops_within_a_second_with_exit_130(demo, args):
     assert err.strip().endswith("Interrupted.") and "Traceback" not in err
     assert took < 1.5
     assert tree(demo) == before
+
+
+# ------------------------------------------------------------ a crafted repository
+
+
+READ_COMMANDS = [
+    ("query", "select * from labels"),
+    ("query", "--rev", "v1", "select * from label_events"),
+    ("log",),
+    ("status",),
+    ("history", "ex00000000000004"),
+    ("blame", "street_000.jpg"),
+    ("diff", "v1", "v2"),
+    ("audit",),
+    ("agreement",),
+    ("stats",),
+    ("verify",),
+    ("annotator", "list"),
+    ("guideline", "list"),
+]
+
+
+def test_crafted_repository_reads_and_writes_nothing_outside(demo, tmp_path):
+    """A clone whose cache holds a symlink to a file outside, whose .dvc/config names an
+    outside remote, and whose lineage.toml carries a policy: every read command exits
+    0, 1 or 2 without a traceback, never prints the outside file, writes nothing
+    outside the repository."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.parquet").write_text(CANARY)
+    snap = Repo.open(demo).at("v1")
+    seg = next(s for s in snap.files.segments if s.table == "label_events")
+    snap.close()
+    seg.path.unlink()
+    seg.path.symlink_to(outside / "secret.parquet")
+    with open(demo / ".dvc" / "config", "a") as fh:
+        fh.write(f"['remote \"evil\"']\n    url = {outside}\n")
+    before = tree(tmp_path / "outside")
+    for args in READ_COMMANDS:
+        for fmt in ("json", "csv"):
+            if args[0] in ("audit", "stats") and fmt == "csv":
+                continue
+            result = run(demo, *args, "--format", fmt)
+            assert "Usage:" not in result.output, (args, result.output)
+            assert result.exit_code in (0, 1, 2), (args, result.output)
+            assert result.exception is None or isinstance(result.exception, SystemExit), (
+                args,
+                result.exception,
+            )
+            assert CANARY not in result.output, args
+    assert run(demo, "query", "select count(*) from labels").exit_code == 1  # refused
+    assert tree(tmp_path / "outside") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "outside", "outside.txt"]
