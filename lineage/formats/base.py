@@ -87,6 +87,26 @@ class RecordErrors:
         self.skipped.append(Skipped(str(file), str(record), None, message))
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """What a format carries, so that re-importing an unchanged export compares only that
+    and makes no event (README, "Round trips"). A field the format cannot carry is never a
+    change; when a label did change, such fields come from the command-line options or
+    are left unknown."""
+
+    columns: frozenset[str] | None = None  # content columns the format carries (None: all)
+    ignore_attributes: frozenset[str] = frozenset()  # keys the format derives or adds
+    attribute_defaults: tuple[tuple[str, tuple[str, ...]], ...] = ()  # key, values = absent
+    tolerance_px: float = 1e-6  # coordinates equal within this (pixels) ...
+    tolerance_rel: float = 0.0  # ... plus this share of the image's larger side
+
+    def carries(self, column: str) -> bool:
+        return self.columns is None or column in self.columns
+
+
+EVERYTHING = Comparison()
+
+
 @dataclass
 class ImportBatch:
     """What a reader found, in the incoming schemas (see ``incoming_schema``)."""
@@ -105,6 +125,7 @@ class ImportBatch:
     # What to call each label row in errors found after reading (e.g. "line 12",
     # "annotation 42"); None: "record <row + 1>".
     record_names: list[str] | None = None
+    comparison: Comparison = EVERYTHING
 
 
 @dataclass

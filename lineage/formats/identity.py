@@ -17,6 +17,7 @@ The rule (documented in the README):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lineage.errors import InputError
+from lineage.formats.base import EVERYTHING, Comparison
 from lineage.store import duck, ids
 from lineage.store import schema as schemas
 
@@ -60,6 +62,7 @@ def resolve(
     sizes: dict[str, tuple[int, int]] | None = None,
     file: str | None = None,
     records: list[str] | None = None,
+    comparison: Comparison = EVERYTHING,
 ) -> tuple[pa.Table, MatchReport]:
     """Label events for ``incoming`` (incoming label schema) against ``current`` (the
     latest revision of every label, deleted ones included).
@@ -71,6 +74,7 @@ def resolve(
     con = duck.connect()
     n = incoming.num_rows
     inc = incoming.append_column("_i", pa.array(np.arange(n, dtype=np.int64)))
+    inc = inc.append_column("_tol", _tolerances(incoming, comparison, sizes or {}))
     con.register("inc", inc)
     con.register("cur", current)
     assigned = np.asarray(inc.column("label_id").to_numpy(zero_copy_only=False), dtype=object)
@@ -92,12 +96,26 @@ def resolve(
 
     # 2. external ids, on the same asset, against live labels
     if use_ids and current.num_rows:
+        # the tool's id of the label, or the label's own id (our exports write label ids
+        # as the tool's ids, e.g. Label Studio region ids)
         pairs = con.sql(
             """
-            SELECT inc._i, cur.label_id
-            FROM inc JOIN cur
-              ON inc.external_id = cur.external_id AND inc.asset_id = cur.asset_id
-            WHERE inc.label_id IS NULL AND inc.external_id IS NOT NULL AND cur.op <> 'delete'
+            SELECT _i, label_id FROM (
+                SELECT inc._i, cur.label_id, 1 AS pref
+                FROM inc JOIN cur
+                  ON inc.external_id = cur.external_id AND inc.asset_id = cur.asset_id
+                WHERE inc.label_id IS NULL AND inc.external_id IS NOT NULL
+                  AND cur.op <> 'delete'
+                UNION ALL
+                SELECT inc._i, cur.label_id, 2 AS pref
+                FROM inc JOIN cur
+                  -- a Label Studio prediction's id is "<region id>@model:<version>"
+                  ON regexp_replace(inc.external_id, '@model:.*$', '') = cur.label_id
+                 AND inc.asset_id = cur.asset_id
+                WHERE inc.label_id IS NULL AND inc.external_id IS NOT NULL
+                  AND cur.op <> 'delete'
+            )
+            QUALIFY row_number() OVER (PARTITION BY _i ORDER BY pref) = 1
             """
         ).fetchnumpy()
         rows, lids = pairs["_i"], np.asarray(pairs["label_id"], dtype=object)
@@ -159,7 +177,8 @@ def resolve(
     if current.num_rows == 0 and not is_delete.any() and not _has_repeats(inc):
         events = _all_new(inc)  # a first import: every record is a new label
     else:
-        sql = _EVENTS_SQL if _has_repeats(inc) else _SINGLE_EVENTS_SQL
+        given = {c.removeprefix("_given_") for c in inc.column_names if c.startswith("_given_")}
+        sql = _EVENTS_SQL if _has_repeats(inc) else single_events_sql(comparison, given)
         events = con.sql(sql).to_arrow_table()
     events = events.append_column("txn_id", pa.array([txn_id] * events.num_rows, pa.string()))
     op_counts = dict(
@@ -175,6 +194,17 @@ def resolve(
     report.deleted = int(op_counts.get("delete", 0))
     report.unchanged = n - (report.created + report.updated) - int(is_delete.sum())
     return schemas.conform("label_events", events, file=file), report
+
+
+def _tolerances(incoming: pa.Table, cmp: Comparison, sizes: dict) -> pa.Array:
+    """Per record, how far its coordinates may lie from the label's and still be equal."""
+    n = incoming.num_rows
+    if not cmp.tolerance_rel or not sizes:
+        return pa.array(np.full(n, cmp.tolerance_px))
+    side = np.array(
+        [max(sizes.get(a, (0, 0))) for a in incoming.column("asset_id").to_pylist()], np.float64
+    )
+    return pa.array(cmp.tolerance_px + cmp.tolerance_rel * side)
 
 
 def _all_new(inc: pa.Table) -> pa.Table:
@@ -293,10 +323,14 @@ _EVENTS_SQL = (
 
 # The common case: each label gets at most one record, so a join with its current
 # revision decides create / update / unchanged, with no window over the whole batch.
-_SINGLE_EVENTS_SQL = f"""
+# "Unchanged" compares only what the format carries (``Comparison``), coordinates within
+# the row's tolerance ``_tol``; the external id is the source tool's reference, not
+# content: it never makes an event, and an update keeps the label's one when the record
+# has none.
+_SINGLE_EVENTS_SQL = """
 WITH s AS (
     SELECT inc.*, c.label_id IS NOT NULL AS _known, c.revision AS _rev, c.op AS _cur_op,
-           {", ".join(f"c.{c} AS _c_{c}" for c in CONTENT)}
+           {current}
     FROM inc LEFT JOIN cur c ON c.label_id = inc.label_id
 )
 SELECT
@@ -304,20 +338,106 @@ SELECT
     (coalesce(_rev, 0) + 1)::INTEGER AS revision,
     CASE WHEN op = 'delete' THEN 'delete' WHEN NOT _known THEN 'create' ELSE 'update' END AS op,
     coalesce(created_at, now()) AS created_at,
-    {", ".join(f"CASE WHEN op = 'delete' THEN _c_{c} ELSE {c} END AS {c}" for c in CONTENT)},
+    {chosen},
     _i
 FROM s
 WHERE NOT _known
    OR (op = 'delete' AND _cur_op <> 'delete')
-   OR (coalesce(op, '') <> 'delete'
-       AND (_cur_op = 'delete' OR {_content_hash()} <> {_content_hash("_c_")}))
+   OR (coalesce(op, '') <> 'delete' AND (_cur_op = 'delete' OR NOT ({same})))
 UNION ALL
 SELECT c.label_id, (c.revision + 1)::INTEGER, 'delete', now(),
-       {", ".join(f"c.{c}" for c in CONTENT)},
+       {deleted},
        9223372036854775807 AS _i
 FROM cur c JOIN dels USING (label_id)
 ORDER BY _i
 """
+
+_GEOMETRY = {"bbox", "rotation", "polygon", "keypoints", "score"}
+
+
+def _close(col: str) -> str:
+    """SQL: the record's ``col`` equals the current one's within ``_tol``."""
+    a, b = col, f"_c_{col}"
+    both_null = f"({a} IS NULL AND {b} IS NULL)"
+    if col == "bbox":
+        diff = (
+            f"greatest(abs({a}.x - {b}.x), abs({a}.y - {b}.y), "
+            f"abs({a}.w - {b}.w), abs({a}.h - {b}.h))"
+        )
+        return f"({both_null} OR coalesce({diff} <= _tol, false))"
+    if col in ("rotation", "score"):
+        tol = "_tol" if col == "rotation" else "1e-6"
+        return f"({both_null} OR coalesce(abs({a} - {b}) <= {tol}, false))"
+    flat_a, flat_b = (f"flatten({a})", f"flatten({b})") if col == "polygon" else (a, b)
+    shape = (
+        f"list_transform({a}, lambda p: len(p)) = list_transform({b}, lambda p: len(p))"
+        if col == "polygon"
+        else f"len({a}) = len({b})"
+    )
+    diff = f"list_max(list_transform(list_zip({flat_a}, {flat_b}), lambda z: abs(z[1] - z[2])))"
+    return f"({both_null} OR coalesce({shape} AND coalesce({diff}, 0) <= _tol, false))"
+
+
+def _attributes(expr: str, cmp: Comparison) -> str:
+    """SQL: attributes JSON without the keys the format derives, and without keys that
+    hold their default (``difficult: false`` is the same as no ``difficult``)."""
+    if cmp.ignore_attributes:
+        patch = json.dumps(dict.fromkeys(sorted(cmp.ignore_attributes)))
+        expr = f"json_merge_patch({expr}, '{patch}')"
+    for key, values in cmp.attribute_defaults:
+        path = "$." + json.dumps(key)
+        listed = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+        patch = json.dumps({key: None}).replace("'", "''")
+        expr = (
+            f"CASE WHEN json_extract_string({expr}, '{path}') IN ({listed}) "
+            f"THEN json_merge_patch({expr}, '{patch}') ELSE {expr} END"
+        )
+    return expr
+
+
+def _same_sql(cmp: Comparison, given: set[str]) -> str:
+    """SQL: the record says nothing new about its label, as far as its format can tell.
+    ``given``: columns with a ``_given_<column>`` flag: where it is false the record
+    did not give that value, so it is no change."""
+    terms = []
+    plain = []
+    for col in CONTENT:
+        if col == "external_id" or not cmp.carries(col):
+            continue
+        if col in given:
+            same = _close(col) if col in _GEOMETRY else f"{col} IS NOT DISTINCT FROM _c_{col}"
+            terms.append(f"(NOT _given_{col} OR {same})")
+        elif col in _GEOMETRY:
+            terms.append(_close(col))
+        elif col == "attributes":
+            mine = _attributes("attributes", cmp)
+            same = f"{mine} IS NOT DISTINCT FROM {_attributes('_c_attributes', cmp)}"
+            if cmp is not EVERYTHING:  # a lossy format: no attributes is none given
+                same = f"(coalesce({mine}, '{{}}') = '{{}}' OR {same})"
+            terms.append(same)
+        else:
+            plain.append(col)
+    if plain:
+        terms.append(
+            f"hash(struct_pack({', '.join(f'{c} := {c}' for c in plain)})) = "
+            f"hash(struct_pack({', '.join(f'{c} := _c_{c}' for c in plain)}))"
+        )
+    return "\n        AND ".join(terms) or "true"
+
+
+def single_events_sql(cmp: Comparison, given: set[str] = frozenset()) -> str:
+    chosen = [
+        f"CASE WHEN op = 'delete' THEN _c_{c} ELSE coalesce({c}, _c_{c}) END AS {c}"
+        if c == "external_id"
+        else f"CASE WHEN op = 'delete' THEN _c_{c} ELSE {c} END AS {c}"
+        for c in CONTENT
+    ]
+    return _SINGLE_EVENTS_SQL.format(
+        current=", ".join(f"c.{c} AS _c_{c}" for c in CONTENT),
+        chosen=", ".join(chosen),
+        same=_same_sql(cmp, set(given)),
+        deleted=", ".join(f"c.{c}" for c in CONTENT),
+    )
 
 
 def _match_by_iou(con, inc, assigned, how, threshold, sizes, report, scope) -> None:

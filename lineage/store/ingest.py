@@ -16,10 +16,18 @@ from lineage.formats.base import ImportBatch, ImportOptions
 from lineage.store import ids
 from lineage.store import schema as schemas
 
+# Provenance a record may leave out: a value it does not give (a format that cannot
+# carry it, or a file that omits it) is unknown, never a change to an existing label.
+GIVEN = ("annotator_id", "guideline_version", "source", "model_version", "score")
+
 
 def fill_defaults(labels: pa.Table, options: ImportOptions) -> pa.Table:
     """Apply --annotator/--guideline/--source/--model-version where a record has none,
-    and --map-annotators to every annotator id."""
+    and --map-annotators to every annotator id. Records which of ``GIVEN`` the file
+    itself gave, as ``_given_<column>`` (the identity step compares only those)."""
+    for col in GIVEN:
+        if col in labels.column_names and f"_given_{col}" not in labels.column_names:
+            labels = labels.append_column(f"_given_{col}", pa.compute.is_valid(labels[col]))
     fills = {
         "annotator_id": options.annotator,
         "guideline_version": options.guideline,
@@ -93,8 +101,11 @@ def current_events(con: duckdb.DuckDBPyConnection, labels: pa.Table) -> pa.Table
 def changed_rows(
     con: duckdb.DuckDBPyConnection, table: str, incoming: pa.Table, key: str
 ) -> pa.Table:
-    """Rows of ``incoming`` that are new or differ from the current row with the same key
-    (assets, categories, annotators): a re-import of the same export adds none."""
+    """Rows of ``incoming`` that are new or say something new about the current row with
+    the same key (assets, categories, annotators). A field a file leaves empty is not
+    given, never a change: the staged row keeps the current value. So a re-import of an
+    export adds none, whatever the format could carry. A category's ordinal alone (each
+    format numbers classes its own way) is not news about a class the store knows."""
     if incoming is None or incoming.num_rows == 0:
         return schemas.empty(table)
     txn = pa.array([""] * incoming.num_rows, pa.string())
@@ -104,21 +115,27 @@ def changed_rows(
         if "txn_id" not in incoming.column_names
         else incoming,
     )
-    cols = [c for c in schemas.schema(table).names if c != "txn_id"]
+    cols = [c for c in schemas.schema(table).names if c not in ("txn_id", key)]
+    differs = " OR ".join(f"(i.{c} IS NOT NULL AND i.{c} IS DISTINCT FROM c.{c})" for c in cols)
+    merged = ", ".join(f"coalesce(i.{c}, c.{c}) AS {c}" for c in cols)
+    known_class = ""
+    if table == "categories":
+        others = " OR ".join(f"i.{c} IS NOT NULL" for c in cols if c != "ordinal")
+        known_class = (
+            f"AND NOT (c.{key} IS NULL AND NOT ({others}) "
+            f"AND i.{key} IN (SELECT class_name FROM label_events_raw))"
+        )
     con.register("_incoming", incoming)
-    rows = con.sql(
+    return con.sql(
         f"""
-        SELECT i.* FROM (
+        SELECT i.{key}, {merged}, i.txn_id FROM (
             SELECT * FROM _incoming
             QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY 1) = 1
         ) i
         LEFT JOIN {table} c ON c.{key} = i.{key}
-        WHERE c.{key} IS NULL
-           OR hash(struct_pack({", ".join("i." + c for c in cols)}))
-              <> hash(struct_pack({", ".join("c." + c for c in cols)}))
+        WHERE (c.{key} IS NULL OR {differs}) {known_class}
         """
     ).to_arrow_table()
-    return rows
 
 
 def resolve_reviews(
@@ -225,4 +242,5 @@ def label_events(
         sizes=sizes,
         file=file,
         records=batch.record_names,
+        comparison=batch.comparison,
     )

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lineage.errors import InputError
-from lineage.formats.base import ImportBatch, ImportOptions, RecordErrors
+from lineage.formats.base import Comparison, ImportBatch, ImportOptions, RecordErrors
 from lineage.formats.coco import chunks
 from lineage.formats.coco.checks import problems
 from lineage.formats.coco.collect import collect
@@ -93,7 +93,16 @@ def _batch(
         source_files=[file] if meta_file == file else [file, meta_file],
         skipped=errors.skipped,
         stable_ids=labels.num_rows > 0 and labels.column("external_id").null_count == 0,
+        comparison=COMPARISON,
     )
+
+
+# area is derived from the geometry (kept as an attribute only as the file gave it);
+# iscrowd 0 is the default; annotation ids are renumbered by exports
+COMPARISON = Comparison(
+    ignore_attributes=frozenset({"area", "num_keypoints"}),
+    attribute_defaults=(("iscrowd", ("0", "false")),),
+)
 
 
 def _ground_truth(file: Path, options: ImportOptions) -> Path:

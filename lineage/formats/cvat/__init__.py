@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lineage.errors import InputError
 from lineage.formats.base import (
+    Comparison,
     ExportInput,
     ExportOptions,
     ExportResult,
@@ -144,7 +145,12 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
         skipped=errors.skipped,
         stable_ids=any(r["external_id"] is not None for r in labels),
         notes=_notes(parsed, labels),
+        comparison=COMPARISON,
     )
+
+
+# Every CVAT shape says occluded="0|1"; coordinates are written to 6 decimals
+COMPARISON = Comparison(attribute_defaults=(("occluded", ("false", "0")),), tolerance_px=2e-6)
 
 
 def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lineage.formats.base import (
+    Comparison,
     ImportBatch,
     ImportOptions,
     RecordErrors,
@@ -372,13 +373,25 @@ class _Reader:
 
     def batch(self, files: list[Path]) -> ImportBatch:
         file = str(files[0]) if files else None
-        people = [{"annotator_id": a, "kind": "human", "name": n} for a, n in self.people.items()]
-        models = [{"annotator_id": m, "kind": "model", "name": m} for m in sorted(self.models)]
+        # a name that only repeats the id is no name (and would overwrite a real one)
+        people = [
+            {"annotator_id": a, "kind": "human", "name": n if n != a else None}
+            for a, n in self.people.items()
+        ]
+        models = [{"annotator_id": m, "kind": "model", "name": None} for m in sorted(self.models)]
         if self.drafts:
             self.notes.append(f"{self.drafts} draft(s) not imported: drafts are unsubmitted work")
         return ImportBatch(
             labels=table_from_records("label_events", self.labels, file=file),
-            assets=table_from_records("assets", list(self.assets.values()), file=file),
+            # an image reference that is just the asset id says nothing about where it is
+            assets=table_from_records(
+                "assets",
+                [
+                    {**a, "uri": None if a["uri"] == a["asset_id"] else a["uri"]}
+                    for a in self.assets.values()
+                ],
+                file=file,
+            ),  # fmt: skip
             categories=table_from_records(
                 "categories", [{"class_name": c} for c in self.classes], file=file
             ),
@@ -388,7 +401,12 @@ class _Reader:
             skipped=self.errors.skipped,
             stable_ids=True,
             notes=self.notes,
+            comparison=COMPARISON,
         )
+
+
+# from_name / to_name name the project's labelling config, not the label
+COMPARISON = Comparison(ignore_attributes=frozenset({"from_name", "to_name"}))
 
 
 class _Task:

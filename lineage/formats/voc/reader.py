@@ -9,6 +9,7 @@ import numpy as np
 
 from lineage.errors import InputError
 from lineage.formats.base import (
+    Comparison,
     ImportBatch,
     ImportOptions,
     RecordErrors,
@@ -83,7 +84,14 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
         skipped=ctx.errors.skipped,
         stable_ids=False,
         notes=notes,
+        comparison=COMPARISON,
     )
+
+
+# Every VOC object has <difficult> and <truncated>; 0 is the same as not saying
+COMPARISON = Comparison(
+    attribute_defaults=(("difficult", ("false", "0")), ("truncated", ("false", "0"))),
+)
 
 
 def _labels(files: list[Parsed], conv: str, options: ImportOptions) -> list[dict]:

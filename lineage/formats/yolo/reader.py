@@ -12,6 +12,7 @@ import numpy as np
 
 from lineage.errors import InputError
 from lineage.formats.base import (
+    Comparison,
     ImportBatch,
     ImportOptions,
     RecordErrors,
@@ -101,7 +102,18 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
         skipped=errors.skipped,
         stable_ids=False,
         notes=notes,
+        comparison=COMPARISON,
     )
+
+
+# YOLO carries the class and the geometry (normalised to 6 decimals: 1e-6 of the side,
+# plus the centre-to-corner conversion), and a score; nothing of who or under which
+# guideline, so those never change on a re-import.
+COMPARISON = Comparison(
+    columns=frozenset({"asset_id", "class_name", "shape", "bbox", "polygon", "keypoints",
+                       "score"}),
+    tolerance_rel=1.5e-6,
+)  # fmt: skip
 
 
 def _with_image(item: Item, images: Path | None) -> Item:
