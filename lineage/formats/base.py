@@ -99,6 +99,12 @@ class Comparison:
     attribute_defaults: tuple[tuple[str, tuple[str, ...]], ...] = ()  # key, values = absent
     tolerance_px: float = 1e-6  # coordinates equal within this (pixels) ...
     tolerance_rel: float = 0.0  # ... plus this share of the image's larger side
+    # shapes the format can draw (None: all); a label of another shape travels as its
+    # box or not at all, so only its box is compared and a snapshot never deletes it
+    shapes: frozenset[str] | None = None
+    # per shape, the geometry columns the format keeps for it (others: all of them); e.g.
+    # a CVAT skeleton keeps its points, and its box is derived from them
+    shape_columns: tuple[tuple[str, frozenset[str]], ...] = ()
 
     def carries(self, column: str) -> bool:
         return self.columns is None or column in self.columns

@@ -26,17 +26,9 @@ import pyarrow.compute as pc
 
 from lineage.errors import InputError
 from lineage.formats.base import EVERYTHING, Comparison
+from lineage.formats.content import CONTENT
 from lineage.store import duck, ids
 from lineage.store import schema as schemas
-
-# The columns that make a label's content: an event whose content equals the label's
-# previous revision is not recorded.
-# (every label_events column but identity, bookkeeping and time, in schema order)
-CONTENT = [
-    name
-    for name in schemas.schema("label_events").names
-    if name not in ("label_id", "revision", "op", "created_at", "txn_id")
-]
 
 
 @dataclass
@@ -100,20 +92,21 @@ def resolve(
         # as the tool's ids, e.g. Label Studio region ids)
         pairs = con.sql(
             """
+            WITH keyed AS (
+                SELECT _i, asset_id, external_id,
+                       -- a Label Studio prediction's id is "<region id>@model:<version>"
+                       regexp_replace(external_id, '@model:.*$', '') AS region
+                FROM inc WHERE label_id IS NULL AND external_id IS NOT NULL
+            ), live AS (SELECT * FROM cur WHERE op <> 'delete')
             SELECT _i, label_id FROM (
-                SELECT inc._i, cur.label_id, 1 AS pref
-                FROM inc JOIN cur
-                  ON inc.external_id = cur.external_id AND inc.asset_id = cur.asset_id
-                WHERE inc.label_id IS NULL AND inc.external_id IS NOT NULL
-                  AND cur.op <> 'delete'
+                SELECT k._i, c.label_id, 1 AS pref FROM keyed k JOIN live c
+                  ON k.external_id = c.external_id AND k.asset_id = c.asset_id
                 UNION ALL
-                SELECT inc._i, cur.label_id, 2 AS pref
-                FROM inc JOIN cur
-                  -- a Label Studio prediction's id is "<region id>@model:<version>"
-                  ON regexp_replace(inc.external_id, '@model:.*$', '') = cur.label_id
-                 AND inc.asset_id = cur.asset_id
-                WHERE inc.label_id IS NULL AND inc.external_id IS NOT NULL
-                  AND cur.op <> 'delete'
+                SELECT k._i, c.label_id, 2 AS pref FROM keyed k JOIN live c
+                  ON k.region = c.external_id AND k.asset_id = c.asset_id
+                UNION ALL
+                SELECT k._i, c.label_id, 3 AS pref FROM keyed k JOIN live c
+                  ON k.region = c.label_id AND k.asset_id = c.asset_id
             )
             QUALIFY row_number() OVER (PARTITION BY _i ORDER BY pref) = 1
             """
@@ -170,7 +163,12 @@ def resolve(
             JOIN snap_assets USING (asset_id)
             WHERE cur.op <> 'delete'
               AND cur.label_id NOT IN (SELECT label_id FROM inc)
-            """
+              {drawable}
+            """.format(
+                drawable=""
+                if comparison.shapes is None
+                else f"AND ({_kind('cur.')}) IN ({_sql_list(comparison.shapes)})"
+            )
         ).to_arrow_table()
     con.register("dels", deletes)
 
@@ -353,6 +351,41 @@ ORDER BY _i
 """
 
 _GEOMETRY = {"bbox", "rotation", "polygon", "keypoints", "score"}
+_SHAPED = {"shape", "rotation", "polygon", "keypoints", "mask_rle"}  # beyond the box
+
+
+def _kind(prefix: str = "") -> str:
+    """SQL: the label's kind of shape, a rotated box apart from a box."""
+    return (
+        f"CASE WHEN {prefix}shape = 'box' AND coalesce({prefix}rotation, 0) <> 0 "
+        f"THEN 'rotated box' ELSE {prefix}shape END"
+    )
+
+
+def _envelope(prefix: str) -> list[str]:
+    """SQL: x, y, w, h of the axis-aligned envelope of a (possibly rotated) box, rotated
+    clockwise about its top-left corner as every writer draws it."""
+    x, y, w, h = (f"{prefix}bbox.{k}" for k in "xywh")
+    c, s = (f"{f}(radians(coalesce({prefix}rotation, 0)))" for f in ("cos", "sin"))
+    xs = [x, f"{x} + {w} * {c}", f"{x} + {w} * {c} - {h} * {s}", f"{x} - {h} * {s}"]
+    ys = [y, f"{y} + {w} * {s}", f"{y} + {w} * {s} + {h} * {c}", f"{y} + {h} * {c}"]
+    lo_x, lo_y = f"least({', '.join(xs)})", f"least({', '.join(ys)})"
+    return [
+        lo_x,
+        lo_y,
+        f"greatest({', '.join(xs)}) - {lo_x}",
+        f"greatest({', '.join(ys)}) - {lo_y}",
+    ]
+
+
+def _envelope_close() -> str:
+    """SQL: the record's box equals the envelope of the current label's shape."""
+    diffs = [f"abs(({a}) - ({b}))" for a, b in zip(_envelope(""), _envelope("_c_"), strict=True)]
+    return f"coalesce(greatest({', '.join(diffs)}) <= _tol + 1e-6, false)"
+
+
+def _sql_list(values) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values)) or "NULL"
 
 
 def _close(col: str) -> str:
@@ -368,6 +401,15 @@ def _close(col: str) -> str:
     if col in ("rotation", "score"):
         tol = "_tol" if col == "rotation" else "1e-6"
         return f"({both_null} OR coalesce(abs({a} - {b}) <= {tol}, false))"
+    if col == "keypoints":  # keypoints none of which is labelled are no keypoints
+
+        def none(k: str) -> str:
+            visible = (
+                f"list_bool_or(list_transform(range(3, len({k}) + 1, 3), lambda i: {k}[i] > 0))"
+            )
+            return f"({k} IS NULL OR NOT coalesce({visible}, false))"
+
+        both_null = f"({none(a)} AND {none(b)})"
     flat_a, flat_b = (f"flatten({a})", f"flatten({b})") if col == "polygon" else (a, b)
     shape = (
         f"list_transform({a}, lambda p: len(p)) = list_transform({b}, lambda p: len(p))"
@@ -404,7 +446,13 @@ def _same_sql(cmp: Comparison, given: set[str]) -> str:
     for col in CONTENT:
         if col == "external_id" or not cmp.carries(col):
             continue
-        if col in given:
+        if cmp.shapes is not None and col in _SHAPED | {"bbox"}:
+            # a label of a shape the format cannot draw travels as its box: compare that
+            drawable = f"({_kind('_c_')}) IN ({_sql_list(cmp.shapes)})"
+            same = _close(col) if col in _GEOMETRY else f"{col} IS NOT DISTINCT FROM _c_{col}"
+            other = _envelope_close() if col == "bbox" else "true"
+            terms.append(f"CASE WHEN {drawable} THEN {same} ELSE {other} END")
+        elif col in given:
             same = _close(col) if col in _GEOMETRY else f"{col} IS NOT DISTINCT FROM _c_{col}"
             terms.append(f"(NOT _given_{col} OR {same})")
         elif col in _GEOMETRY:
@@ -417,12 +465,25 @@ def _same_sql(cmp: Comparison, given: set[str]) -> str:
             terms.append(same)
         else:
             plain.append(col)
+    terms = [_for_kept_shapes(t, cmp) for t in terms]
     if plain:
         terms.append(
             f"hash(struct_pack({', '.join(f'{c} := {c}' for c in plain)})) = "
             f"hash(struct_pack({', '.join(f'{c} := _c_{c}' for c in plain)}))"
         )
     return "\n        AND ".join(terms) or "true"
+
+
+_GEOMETRY_COLUMNS = ("bbox", "rotation", "polygon", "keypoints", "mask_rle")
+
+
+def _for_kept_shapes(term: str, cmp: Comparison) -> str:
+    """``term`` guarded so that it holds for shapes whose column the format does not keep."""
+    for shape, kept in cmp.shape_columns:
+        dropped = [c for c in _GEOMETRY_COLUMNS if c not in kept and f"_c_{c}" in term]
+        if dropped:
+            term = f"(_c_shape = '{shape}' OR {term})"
+    return term
 
 
 def single_events_sql(cmp: Comparison, given: set[str] = frozenset()) -> str:

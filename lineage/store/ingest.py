@@ -104,8 +104,8 @@ def changed_rows(
     """Rows of ``incoming`` that are new or say something new about the current row with
     the same key (assets, categories, annotators). A field a file leaves empty is not
     given, never a change: the staged row keeps the current value. So a re-import of an
-    export adds none, whatever the format could carry. A category's ordinal alone (each
-    format numbers classes its own way) is not news about a class the store knows."""
+    export adds none, whatever the format could carry. A category's ordinal is the one
+    its class first came with (each format numbers classes its own way)."""
     if incoming is None or incoming.num_rows == 0:
         return schemas.empty(table)
     txn = pa.array([""] * incoming.num_rows, pa.string())
@@ -116,11 +116,20 @@ def changed_rows(
         else incoming,
     )
     cols = [c for c in schemas.schema(table).names if c not in ("txn_id", key)]
-    differs = " OR ".join(f"(i.{c} IS NOT NULL AND i.{c} IS DISTINCT FROM c.{c})" for c in cols)
-    merged = ", ".join(f"coalesce(i.{c}, c.{c}) AS {c}" for c in cols)
+    # each format numbers classes its own way: the ordinal is the first one a class came
+    # with, and a later file's numbering alone is no change
+    # (and an annotator's kind that a file only infers from its labels' source)
+    fixed = {"categories": {"ordinal"}, "annotators": {"kind"}}.get(table, set())
+    differs = " OR ".join(
+        f"(i.{c} IS NOT NULL AND i.{c} IS DISTINCT FROM c.{c})" for c in cols if c not in fixed
+    )
+    merged = ", ".join(
+        f"coalesce(c.{c}, i.{c}) AS {c}" if c in fixed else f"coalesce(i.{c}, c.{c}) AS {c}"
+        for c in cols
+    )
     known_class = ""
     if table == "categories":
-        others = " OR ".join(f"i.{c} IS NOT NULL" for c in cols if c != "ordinal")
+        others = " OR ".join(f"i.{c} IS NOT NULL" for c in cols if c not in fixed)
         known_class = (
             f"AND NOT (c.{key} IS NULL AND NOT ({others}) "
             f"AND i.{key} IN (SELECT class_name FROM label_events_raw))"

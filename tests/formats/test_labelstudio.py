@@ -596,8 +596,10 @@ def test_export_of_labels_from_other_formats(tmp_path):
         [50.0, 50.0],
     ]
     assert len([r for r in regions if r["value"].get("polygonlabels") == ["Blob"]]) == 2
-    kps = [r["value"] for r in regions if r["type"] == "keypointlabels"]
-    assert [(k["x"], k["y"]) for k in kps] == [(10.0, 10.0), (20.0, 20.0)]  # v = 0 left out
+    # Label Studio has no keypoint-set label: split into single points, a re-import would
+    # make new labels of them, so keypoint sets are left out, and the notes say so
+    assert not [r for r in regions if r["type"] == "keypointlabels"]
+    assert any("keypoint sets" in n for n in result.notes)
 
 
 def _paths(obj, path=()):

@@ -102,6 +102,7 @@ def _batch(
 COMPARISON = Comparison(
     ignore_attributes=frozenset({"area", "num_keypoints"}),
     attribute_defaults=(("iscrowd", ("0", "false")),),
+    shapes=frozenset({"box", "rotated box", "polygon", "mask", "keypoints"}),
 )
 
 

@@ -118,6 +118,35 @@ def _annotators(labels: list[dict], parsed: list[Parsed]) -> list[dict]:
     ]
 
 
+def _join_parts(labels: list[dict], records: list) -> tuple[list[dict], list]:
+    """Shapes that our writer split from one multi-part polygon or polyline (they share a
+    ``lineage.label_id``, and a ``group_id`` the writer made up) are one label again."""
+    first: dict[str, int] = {}
+    out, names = [], []
+    joined: set[int] = set()
+    for row, name in zip(labels, records, strict=True):
+        lid = row.get("label_id")
+        at = first.get(lid) if lid else None
+        if at is not None and row["shape"] in ("polygon", "polyline"):
+            base = out[at]
+            if base["shape"] == row["shape"] and base["asset_id"] == row["asset_id"]:
+                base["polygon"] = list(base["polygon"]) + list(row["polygon"])
+                x0, y0, w0, h0 = base["bbox"]
+                x1, y1, w1, h1 = row["bbox"]
+                lo_x, lo_y = min(x0, x1), min(y0, y1)
+                hi_x, hi_y = max(x0 + w0, x1 + w1), max(y0 + h0, y1 + h1)
+                base["bbox"] = [lo_x, lo_y, hi_x - lo_x, hi_y - lo_y]
+                joined.add(at)
+                continue
+        if lid:
+            first.setdefault(lid, len(out))
+        out.append(row)
+        names.append(name)
+    for at in joined:
+        out[at]["attributes"].pop("group_id", None)
+    return out, names
+
+
 def read(path: Path, options: ImportOptions) -> ImportBatch:
     """Parse a CVAT for images 1.1 export (a file, or a folder holding annotations.xml
     or one XML file per subset)."""
@@ -133,6 +162,7 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
     ]
     labels = [row for p in parsed for row in p.labels]
     records = [f"{p.path.name}: {r}" if per_subset else r for p in parsed for r in p.records]
+    labels, records = _join_parts(labels, records)
     label_table = table_from_records("label_events", labels, file=str(path))
     validate_labels(label_table, file=str(path), records=records)
     assets = {a["asset_id"]: a for p in parsed for a in p.assets}
@@ -150,7 +180,11 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
 
 
 # Every CVAT shape says occluded="0|1"; coordinates are written to 6 decimals
-COMPARISON = Comparison(attribute_defaults=(("occluded", ("false", "0")),), tolerance_px=2e-6)
+COMPARISON = Comparison(
+    attribute_defaults=(("occluded", ("false", "0")),),
+    tolerance_px=2e-6,
+    shape_columns=(("keypoints", frozenset({"keypoints"})),),
+)
 
 
 def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:

@@ -6,6 +6,7 @@ Raises ShapeError naming the XML attribute at fault; the reader adds file and re
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from xml.etree.ElementTree import Element
@@ -115,6 +116,12 @@ def typed_attribute(name: str, value: str, input_type: str | None):
         if not finite(out):
             raise ShapeError(f"number attribute {name}={value!r} is not finite", name)
         return out
+    if value[:1] in ("{", "["):  # a structured value our writer wrote as JSON text
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return parsed if isinstance(parsed, dict | list) else value
     return value
 
 

@@ -21,6 +21,8 @@ import posixpath
 import re
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
+# The task data key lineage's exports add when the image URL does not say the asset id
+ASSET_KEY = "lineage_asset_id"
 _UPLOAD = re.compile(r"^/data/upload/[^/]+/(?:[0-9a-f]{8}-)?(?P<name>.+)$")
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".avif", ".heic")
 _IMAGE_KEYS = ("image", "img", "image_url", "url", "ocr")

@@ -26,6 +26,7 @@ annotations of a task share region ids, ``<id>#<choice>`` for each of several ch
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ from lineage.formats.base import (
     finite,
     table_from_records,
 )
+from lineage.formats.content import CONTENT
 from lineage.formats.labelstudio import assets as ls_assets
 from lineage.formats.labelstudio import regions
 
@@ -152,6 +154,9 @@ class _Reader:
             )
             return None
         aid = ls_assets.asset_id(found[1], self.mode)
+        own = data.get(ls_assets.ASSET_KEY)  # lineage's own exports name the asset
+        if isinstance(own, str) and own.strip():
+            aid = own.strip()
         uri = ls_assets.clean_uri(found[1])
         known = self.assets.get(aid)
         if known is not None and known["uri"] != uri:
@@ -293,6 +298,7 @@ class _Reader:
                 )
             else:
                 groups[str(r["id"]) if r.get("id") is not None else f"#{n}"].append(r)
+        parsed: dict[str, list[dict]] = {}
         for rid, group in groups.items():
             here = f"{where}, region {rid}"
             try:
@@ -306,6 +312,9 @@ class _Reader:
             origin = next((r.get("origin") for r in group if r.get("origin")), None)
             for label in labels:
                 label["origin"] = origin
+            parsed[rid] = labels
+        for rid, labels in _join_parts(parsed).items():
+            for label in labels:
                 yield (None if rid.startswith("#") else rid), label
 
     def add(self, ctx: _Task, label: dict) -> None:
@@ -405,8 +414,50 @@ class _Reader:
         )
 
 
-# from_name / to_name name the project's labelling config, not the label
-COMPARISON = Comparison(ignore_attributes=frozenset({"from_name", "to_name"}))
+# from_name / to_name name the project's labelling config, not the label; a prediction's
+# model_version is also the only name of its model (our exports write the annotator id
+# there when no version is known), so it is no evidence of a changed version
+COMPARISON = Comparison(
+    columns=frozenset(CONTENT) - {"model_version"},
+    ignore_attributes=frozenset({"from_name", "to_name"}),
+    shapes=frozenset({"box", "rotated box", "polygon", "polyline", "points", "mask",
+                      "classification"}),
+)  # fmt: skip
+
+
+_PART = re.compile(r"^(?P<first>.+)_(?P<k>[1-9][0-9]*)$")
+
+
+def _join_parts(parsed: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Regions ``X_1``, ``X_2``, ... that our writer split from the label of region ``X``
+    (the extra parts of a polygon, the other points of a points label) are that label
+    again, as one label."""
+    out = dict(parsed)
+    for rid, labels in parsed.items():
+        m = _PART.match(rid)
+        first = out.get(m["first"]) if m else None
+        if not first or len(first) != 1 or len(labels) != 1:
+            continue
+        base, part = first[0], labels[0]
+        if (base["shape"], base["class_name"]) != (part["shape"], part["class_name"]):
+            continue
+        if base["shape"] not in ("polygon", "polyline", "points"):
+            continue
+        base["polygon"] = list(base["polygon"]) + list(part["polygon"])
+        if base["shape"] == "points":  # one point list
+            base["polygon"] = [[v for p in base["polygon"] for v in p]]
+        x0, y0, w0, h0 = _xywh(base["bbox"])
+        x1, y1, w1, h1 = _xywh(part["bbox"])
+        lo_x, lo_y = min(x0, x1), min(y0, y1)
+        base["bbox"] = [lo_x, lo_y, max(x0 + w0, x1 + w1) - lo_x, max(y0 + h0, y1 + h1) - lo_y]
+        del out[rid]
+    return out
+
+
+def _xywh(bbox) -> tuple[float, float, float, float]:
+    if isinstance(bbox, dict):
+        return bbox["x"], bbox["y"], bbox["w"], bbox["h"]
+    return tuple(bbox)
 
 
 class _Task:

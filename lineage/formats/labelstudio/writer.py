@@ -29,6 +29,7 @@ from typing import Any
 from lineage.errors import InputError
 from lineage.formats.base import ExportInput, ExportOptions, ExportResult
 from lineage.formats.labelstudio import brush
+from lineage.formats.labelstudio.assets import ASSET_KEY
 from lineage.formats.labelstudio.regions import label_key, region_part
 from lineage.geometry import rle_decode
 
@@ -77,7 +78,11 @@ class _Writer:
             by_asset[label["asset_id"]][(model, who or "")].append(label)
         tasks = []
         for n, asset_id in enumerate(sorted(by_asset), start=1):
-            task: dict[str, Any] = {"id": n, "data": {"image": self._image(asset_id)}}
+            image = self._image(asset_id)
+            data = {"image": image}
+            if image != asset_id:  # a URL: say which asset it is, for the re-import
+                data[ASSET_KEY] = asset_id
+            task: dict[str, Any] = {"id": n, "data": data}
             annotations, predictions = [], []
             for (model, who), labels in sorted(by_asset[asset_id].items()):
                 used: set[str] = set()
@@ -223,17 +228,9 @@ class _Writer:
                 for i in range(0, len(flat) - 1, 2)
             ]
         if shape == "keypoints":
-            self.lossy["COCO keypoint sets (split into single keypoints)"] += 1
-            kp = label.get("keypoints") or []
-            kp_names = self.keypoint_names.get(label.get("class_name")) or []
-            out = []
-            for j in range(0, len(kp) - 2, 3):
-                if kp[j + 2] > 0:
-                    name = kp_names[j // 3] if j // 3 < len(kp_names) else label.get("class_name")
-                    out.append(
-                        ("keypointlabels", {"x": kp[j] * sx, "y": kp[j + 1] * sy, key: [name]})
-                    )
-            return out
+            # Label Studio has no label that holds a set of named keypoints
+            self.lossy["keypoint sets (Label Studio has no keypoint-set label)"] += 1
+            return []
         if shape == "mask":
             rle = label["mask_rle"]
             if (int(rle["width"]), int(rle["height"])) != (width, height):

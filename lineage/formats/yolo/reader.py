@@ -6,6 +6,7 @@ matches re-imported labels to the previous version by IoU.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from lineage.formats.base import (
 from lineage.formats.yolo import layout as layouts
 from lineage.formats.yolo.layout import Item, Layout
 from lineage.formats.yolo.lines import Grammar, Row, parse
-from lineage.formats.yolo.sizes import Sizes, image_size, load_sizes
+from lineage.formats.yolo.sizes import Sizes, image_size, load_sizes, load_splits
 
 SIZES_FILE = "image_sizes.csv"
 SIZES_HINT = "pass --sizes FILE (CSV image,width,height or JSON {name: [w, h]}) or --images DIR"
@@ -41,7 +42,7 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
         )
     prefix = bool(options.extra.get("split_prefix"))
     sizes_file = Path(options.sizes) if options.sizes else _bundled_sizes(path)
-    sizes = Sizes(load_sizes(sizes_file)) if sizes_file else None
+    sizes = Sizes(load_sizes(sizes_file), load_splits(sizes_file)) if sizes_file else None
     grammar = Grammar(
         names=lay.names,
         kpt_shape=lay.kpt_shape,
@@ -81,7 +82,10 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
                 errors.bad(message, file=item.image or item.label, field="asset_id")
             continue
         seen[asset_id] = item
-        assets.append(_asset(asset_id, item, size))
+        asset = _asset(asset_id, item, size)
+        if sizes is not None and (key := sizes.key(asset_id)) in sizes.splits:
+            asset["split"] = sizes.splits[key]  # the export's own record of the split
+        assets.append(asset)
         if item.label is None:
             continue
         sources.append(item.label)
@@ -102,8 +106,17 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
         skipped=errors.skipped,
         stable_ids=False,
         notes=notes,
-        comparison=COMPARISON,
+        # a YOLO file draws one kind of shape per task (detect, segment, pose): labels
+        # of other shapes travel as what that task draws, so only their box is compared
+        comparison=_comparison(labels),
     )
+
+
+def _comparison(labels: list[dict]) -> Comparison:
+    shapes = frozenset(r["shape"] for r in labels) or frozenset({"box"})
+    drawn = {"polygon": "polygon", "keypoints": "keypoints"}
+    columns = COMPARISON.columns - {c for s, c in drawn.items() if s not in shapes}
+    return replace(COMPARISON, shapes=shapes, columns=columns)
 
 
 # YOLO carries the class and the geometry (normalised to 6 decimals: 1e-6 of the side,

@@ -88,17 +88,34 @@ def load_sizes(path: Path) -> dict[str, tuple[int, int]]:
             continue
         if i == 1 and row[0].strip().lower() in ("image", "file", "file_name", "name", "asset_id"):
             continue  # header
-        if len(row) != 3:
-            raise InputError("expected image,width,height", file=path, record=i)
-        out[restore(row[0].strip())] = _size(row[1:], file=path, record=i)
+        if len(row) not in (3, 4):
+            raise InputError("expected image,width,height[,split]", file=path, record=i)
+        out[restore(row[0].strip())] = _size(row[1:3], file=path, record=i)
     return out
+
+
+def load_splits(path: Path) -> dict[str, str | None]:
+    """The ``split`` column of a sizes file (lineage's own exports write it, so assets
+    with no split come back with none): {image name: split or None}; {} without one."""
+    if path.suffix.lower() == ".json":
+        return {}
+    try:
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    if not rows or [c.strip().lower() for c in rows[0]] != ["image", "width", "height", "split"]:
+        return {}
+    return {restore(r[0].strip()): (r[3].strip() or None) for r in rows[1:] if len(r) == 4}
 
 
 class Sizes:
     """Looks an image up by its asset id, its file name, or its stem."""
 
-    def __init__(self, table: dict[str, tuple[int, int]]):
+    def __init__(
+        self, table: dict[str, tuple[int, int]], splits: dict[str, str | None] | None = None
+    ):
         self.table = table
+        self.splits = splits or {}
         self.by_name = {Path(k).name: k for k in table}
         self.by_stem = {}
         for k in table:

@@ -110,11 +110,12 @@ def _sizes_file(out: Path, assets: dict[str, dict]) -> Path:
     path = out / "image_sizes.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["image", "width", "height"])
+        writer.writerow(["image", "width", "height", "split"])
         for asset_id in sorted(assets):
             a = assets[asset_id]
             if a.get("width") and a.get("height"):
-                writer.writerow([neutralise(asset_id), a["width"], a["height"]])
+                split = a.get("split") or ""
+                writer.writerow([neutralise(asset_id), a["width"], a["height"], neutralise(split)])
     return path
 
 
@@ -246,7 +247,11 @@ def _line(
             left_out[f"{shape} labels (no geometry)"] += 1
             return None
         changed[f"{shape} labels written as their box (a pose dataset holds no {shape}s)"] += 1
-        return f"{cls} {_fmt(_box(lab['bbox'], w, h, changed))} {_fmt_kpts(np.zeros((k, 3)))}"
+        bbox = lab["bbox"]
+        if shape == "box" and lab.get("rotation"):  # the box around it, not its unrotated box
+            corners = _corners(bbox, lab["rotation"])
+            bbox = _envelope(np.column_stack([corners, np.full(4, 2.0)]))
+        return f"{cls} {_fmt(_box(bbox, w, h, changed))} {_fmt_kpts(np.zeros((k, 3)))}"
     if shape == "box":  # rotated: its four corners, as an Ultralytics OBB-style polygon
         changed["rotated boxes written as their 4 corners (the Ultralytics OBB line layout)"] += 1
         return f"{cls} {_fmt(_xy(_corners(lab['bbox'], lab['rotation']), scale, changed).ravel())}"
@@ -328,6 +333,13 @@ def _flip_idx(names: list[str] | None) -> list[int] | None:
     return out
 
 
+def _split_key(split: str) -> str:
+    name = split.lower()
+    if name in ("val", "valid", "validation"):
+        return "val"
+    return name if name in ("train", "test") else "train"
+
+
 def _data_yaml(
     out: Path,
     names: dict[int, str],
@@ -337,17 +349,21 @@ def _data_yaml(
     notes: list[str],
 ) -> Path:
     doc: dict = {"path": ""}
-    for s in ("train", "val", "test"):
-        if s in splits:
-            doc[s] = f"images/{s}"
-    others = sorted(splits - {"train", "val", "test"})
-    for s in others:
-        doc[s] = f"images/{s}"
+    # Ultralytics reads only train/val/test: every split's folder is listed under the
+    # key its name means (others under train); image_sizes.csv keeps each image's split
+    by_key: dict[str, list[str]] = {}
+    for s in sorted(splits) or [DEFAULT_SPLIT]:
+        by_key.setdefault(_split_key(s), []).append(f"images/{s}")
+    for key in ("train", "val", "test"):
+        if key in by_key:
+            doc[key] = by_key[key][0] if len(by_key[key]) == 1 else by_key[key]
+    others = sorted(s for s in splits if _split_key(s) == "train" and s.lower() != "train")
     if others:
         notes.append(
-            f"splits {', '.join(others)} written, but Ultralytics reads only train/val/test"
+            f"splits {', '.join(others)} listed under train in data.yaml (Ultralytics reads "
+            "only train/val/test); image_sizes.csv keeps their names"
         )
-    if "train" in splits and "val" not in splits:
+    if "train" in by_key and "val" not in by_key:
         notes.append("no val split: Ultralytics needs both train and val in data.yaml")
     if k:
         doc["kpt_shape"] = [k, 3]
