@@ -95,9 +95,18 @@ class Comparison:
     are left unknown."""
 
     columns: frozenset[str] | None = None  # content columns the format carries (None: all)
-    ignore_attributes: frozenset[str] = frozenset()  # keys the format derives or adds
-    attribute_defaults: tuple[tuple[str, tuple[str, ...]], ...] = ()  # key, values = absent
-    tolerance_px: float = 1e-6  # coordinates equal within this (pixels) ...
+    # attribute keys derived from the geometry (COCO's area) or added by a format: in
+    # every format, an area alone is no change (it follows from the shape)
+    # (and Label Studio's from_name / to_name, which name the project's controls)
+    ignore_attributes: frozenset[str] = frozenset({"area", "num_keypoints", "from_name", "to_name"})
+    # (key, values that mean the same as no key): the formats' standard flags, whose
+    # spec default is false (COCO iscrowd, VOC difficult/truncated, CVAT occluded)
+    attribute_defaults: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+        (flag, ("0", "false")) for flag in ("iscrowd", "difficult", "truncated", "occluded")
+    ) + (("z_order", ("0",)),)
+    # coordinates equal within this (pixels: far below any annotation tool's precision,
+    # above the float noise of percent and normalised coordinates) ...
+    tolerance_px: float = 0.01
     tolerance_rel: float = 0.0  # ... plus this share of the image's larger side
     # shapes the format can draw (None: all); a label of another shape travels as its
     # box or not at all, so only its box is compared and a snapshot never deletes it

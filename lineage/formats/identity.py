@@ -60,8 +60,9 @@ def resolve(
     latest revision of every label, deleted ones included).
 
     ``use_ids``: match external ids (the source's ids are stable). ``use_iou``: match
-    the rest by IoU; ``iou_scope="unidentified"`` limits that to records and labels
-    without an external id (a stable-id format's id-less shapes, e.g. CVAT boxes)."""
+    the rest by IoU; ``iou_scope="unidentified"`` limits that to labels without an
+    external id (a stable-id format's id-less shapes, e.g. CVAT boxes, and labels that
+    never came from the tool)."""
     report = MatchReport()
     con = duck.connect()
     n = incoming.num_rows
@@ -85,6 +86,24 @@ def resolve(
             record=records[i] if records else i + 1,
             field="label_id",
         )
+
+    # 1b. a label id this store has never seen (another repository's, e.g. after a trip
+    # through a format that cannot carry ids) is matched like an id-less record first,
+    # and names a new label only when nothing matches
+    foreign = np.zeros(n, dtype=bool)
+    if current.num_rows and (how == "label_id").any():
+        known = pc.is_in(
+            pa.array(assigned, pa.string()), value_set=current.column("label_id")
+        ).to_numpy(zero_copy_only=False)
+        foreign = (how == "label_id") & ~known & ~is_delete
+        if foreign.any():
+            ids_ = inc.column("label_id").to_numpy(zero_copy_only=False)
+            masked = pa.array(np.where(foreign, None, ids_), pa.string())
+            con.register(
+                "inc", inc.set_column(inc.schema.get_field_index("label_id"), "label_id", masked)
+            )
+            assigned[foreign] = None
+            how[foreign] = None
 
     # 2. external ids, on the same asset, against live labels
     if use_ids and current.num_rows:
@@ -120,7 +139,11 @@ def resolve(
     if use_iou and current.num_rows:
         _match_by_iou(con, inc, assigned, how, iou_threshold, sizes or {}, report, iou_scope)
 
-    # 4. new labels
+    # 4. new labels (a foreign id that nothing matched keeps its id)
+    keep = foreign & (how == None)  # noqa: E711
+    if keep.any():
+        assigned[keep] = np.asarray(inc.column("label_id").to_numpy(zero_copy_only=False))[keep]
+        how[keep] = "label_id"
     fresh = how == None  # noqa: E711
     if (fresh & is_delete).any():
         i = int(np.flatnonzero(fresh & is_delete)[0])
@@ -460,8 +483,8 @@ def _same_sql(cmp: Comparison, given: set[str]) -> str:
         elif col == "attributes":
             mine = _attributes("attributes", cmp)
             same = f"{mine} IS NOT DISTINCT FROM {_attributes('_c_attributes', cmp)}"
-            if cmp is not EVERYTHING:  # a lossy format: no attributes is none given
-                same = f"(coalesce({mine}, '{{}}') = '{{}}' OR {same})"
+            # no attributes is none given (a format or tool that cannot carry them)
+            same = f"(coalesce({mine}, '{{}}') = '{{}}' OR {same})"
             terms.append(same)
         else:
             plain.append(col)
@@ -502,12 +525,10 @@ def single_events_sql(cmp: Comparison, given: set[str] = frozenset()) -> str:
 
 
 def _match_by_iou(con, inc, assigned, how, threshold, sizes, report, scope) -> None:
-    """Hungarian matching of the unassigned records to the unclaimed live labels, per asset."""
+    """Hungarian matching of the unassigned records to the unclaimed live labels, per asset.
+    ``scope="unidentified"``: only labels without an external id are candidates (a label
+    that has one is matched by it, or not at all)."""
     unassigned = np.array([a is None for a in assigned], dtype=bool)
-    if scope == "unidentified":
-        unassigned &= np.array(
-            [e is None for e in inc.column("external_id").to_pylist()], dtype=bool
-        )
     open_rows = np.flatnonzero(unassigned)
     if open_rows.size == 0:
         return

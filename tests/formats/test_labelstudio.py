@@ -549,8 +549,8 @@ def test_export_needs_image_sizes(tmp_path):
 def test_export_of_labels_from_other_formats(tmp_path):
     data = export_input(
         [
-            {"shape": "box", "class_name": "Car", "bbox": [20, 10, 40, 30], "external_id": "7"},
-            {"shape": "box", "class_name": "Car", "bbox": [0, 0, 2, 2], "external_id": "7"},
+            {"shape": "box", "class_name": "Car", "bbox": [20, 10, 40, 30], "external_id": "r7"},
+            {"shape": "box", "class_name": "Car", "bbox": [0, 0, 2, 2], "external_id": "r7"},
             {
                 "shape": "polyline",
                 "class_name": "Lane",
@@ -579,7 +579,7 @@ def test_export_of_labels_from_other_formats(tmp_path):
     regions = t["annotations"][0]["result"]
     boxes = [r for r in regions if r["type"] == "rectanglelabels"]
     assert [b["id"] for b in boxes] == [
-        "7",
+        "r7",
         "0000000000000001",
     ]  # a clash falls back to the label id
     assert boxes[0]["value"] == {

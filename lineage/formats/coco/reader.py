@@ -100,8 +100,6 @@ def _batch(
 # area is derived from the geometry (kept as an attribute only as the file gave it);
 # iscrowd 0 is the default; annotation ids are renumbered by exports
 COMPARISON = Comparison(
-    ignore_attributes=frozenset({"area", "num_keypoints"}),
-    attribute_defaults=(("iscrowd", ("0", "false")),),
     shapes=frozenset({"box", "rotated box", "polygon", "mask", "keypoints"}),
 )
 

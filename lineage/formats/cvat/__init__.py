@@ -181,8 +181,6 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
 
 # Every CVAT shape says occluded="0|1"; coordinates are written to 6 decimals
 COMPARISON = Comparison(
-    attribute_defaults=(("occluded", ("false", "0")),),
-    tolerance_px=2e-6,
     shape_columns=(("keypoints", frozenset({"keypoints"})),),
 )
 

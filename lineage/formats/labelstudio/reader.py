@@ -419,7 +419,6 @@ class _Reader:
 # there when no version is known), so it is no evidence of a changed version
 COMPARISON = Comparison(
     columns=frozenset(CONTENT) - {"model_version"},
-    ignore_attributes=frozenset({"from_name", "to_name"}),
     shapes=frozenset({"box", "rotated box", "polygon", "polyline", "points", "mask",
                       "classification"}),
 )  # fmt: skip

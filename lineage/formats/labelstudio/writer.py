@@ -161,7 +161,10 @@ class _Writer:
         annotation (a region id names one region there: a clash falls back to the label id)."""
         shape = label["shape"]
         attrs = _attributes(label)
-        rid = region_part(label["external_id"]) if label.get("external_id") else label["label_id"]
+        # a Label Studio region id (or CVAT track id) names the region again; an id that is
+        # a bare number comes from a format that renumbers (COCO): the label id is stabler
+        ext = label.get("external_id")
+        rid = region_part(ext) if ext and not str(ext).isdigit() else label["label_id"]
         if shape == "classification":
             self.written += 1
             return [self._choice(label, rid, attrs)]

@@ -90,7 +90,6 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
 
 # Every VOC object has <difficult> and <truncated>; 0 is the same as not saying
 COMPARISON = Comparison(
-    attribute_defaults=(("difficult", ("false", "0")), ("truncated", ("false", "0"))),
     shapes=frozenset({"box", "rotated box"}),
 )
 
