@@ -27,7 +27,7 @@ from lineage.store import checkpoint, duck, ids, ingest, staging
 from lineage.store import commit as committing
 from lineage.store import schema as schemas
 from lineage.store.files import sha256
-from lineage.store.layout import CONFIG_FILE, WORK_DIR, Layout
+from lineage.store.layout import CONFIG_FILE, WORK_DIR, Layout, store_path
 from lineage.store.lock import write_lock
 from lineage.store.scratch import drop_scratch, memory_limit, scratch_dir
 from lineage.versioning import dvcstore, gitrepo
@@ -49,10 +49,14 @@ class TxnResult:
     moved_iou: list[float] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    mode: str | None = None  # the import mode used (snapshot or patch)
+    deleted_assets: int = 0  # images whose labels a snapshot import deletes
+    events: pa.Table | None = None  # with dry_run: the label events it would stage
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["skipped"] = [asdict(s) for s in self.skipped]
+        d.pop("events", None)
         return d
 
 
@@ -80,6 +84,7 @@ class Repo:
     def init(cls, path: str | Path = ".", store: str = "annotations") -> Repo:
         """Set up DVC (if absent) and the label store in a git repository. Safe to run twice."""
         root = gitrepo.find_root(Path(path))
+        store_path(root, store)  # refuse a store outside the repository before writing
         dvcstore.init(root)
         config = root / CONFIG_FILE
         if not config.exists():
@@ -91,7 +96,11 @@ class Repo:
         repo = cls(root)
         repo.layout.work.mkdir(exist_ok=True)
         git = repo.git
-        git.index.add([CONFIG_FILE, ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore"])
+        files = [CONFIG_FILE, ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
+        git.index.add(files)
+        repo.notes.append(
+            f'staged for git: {", ".join(files)}; commit them: git commit -m "Set up lineage"'
+        )
         return repo
 
     @classmethod
@@ -333,7 +342,7 @@ class Repo:
         guideline: str | None = None,
         source: str | None = None,
         model_version: str | None = None,
-        mode: str = "snapshot",
+        mode: str | None = None,
         match: str = "auto",
         iou_threshold: float = 0.5,
         strict: bool = True,
@@ -343,14 +352,20 @@ class Repo:
         extra: dict | None = None,
         message: str | None = None,
         progress: Progress | None = None,
+        dry_run: bool = False,
     ) -> TxnResult:
-        """Read an export and stage it as one transaction. Nothing is staged on bad input."""
+        """Read an export and stage it as one transaction. Nothing is staged on bad input.
+
+        ``mode``: ``snapshot`` (labels of the imported images missing from the file are
+        deleted) or ``patch`` (kept); default snapshot, but patch for a native file that
+        names label ids or has delete lines (a patch by its nature). ``dry_run``: stage
+        nothing; the result's ``events`` are the label events it would stage."""
         from lineage import formats
 
         path = Path(path)
         if not path.exists():
             raise InputError("no such file or folder", file=path)
-        if mode not in ("snapshot", "patch"):
+        if mode not in (None, "snapshot", "patch"):
             raise InputError(f"mode must be snapshot or patch, not '{mode}'", field="mode")
         if source is not None and source not in ("human", "model", "assisted"):
             raise InputError(f"'{source}' is not one of human, model, assisted", field="source")
@@ -373,6 +388,7 @@ class Repo:
         )
         _tick(progress, "reading", 0, None)
         batch = formats.get(fmt).read(path, options)
+        mode = mode or _default_mode(fmt, batch.labels)
         _tick(progress, "matching", batch.labels.num_rows, None)
         labels = ingest.fill_defaults(batch.labels, options)
         batch.labels = labels
@@ -427,7 +443,14 @@ class Repo:
                 moved_iou=report.moved_iou,
                 skipped=list(batch.skipped),
                 notes=list(batch.notes),
+                mode=mode,
             )
+            gone = events.filter(pa.compute.equal(events.column("op"), "delete"))
+            result.deleted_assets = len(set(gone.column("asset_id").to_pylist()))
+            if dry_run:
+                result.events = events
+                result.notes.append("dry run: nothing staged")
+                return result
             tables = {
                 k: _with_txn(v, txn_id) for k, v in tables.items() if v is not None and v.num_rows
             }
@@ -642,9 +665,12 @@ class Repo:
                         "SELECT hash FROM transactions ORDER BY txn_id DESC LIMIT 1"
                     ).fetchall()
                     last = last[0][0] if last else None
-            store_conf = self.config.get("store", {})
-            ratio = float(store_conf.get("checkpoint_ratio", checkpoint.DEFAULT_RATIO))
-            least = int(store_conf.get("checkpoint_min_events", checkpoint.MIN_EVENTS))
+            if not gitrepo.has_identity(self.git):
+                self.notes.append(
+                    "git has no user identity, so the commit names this machine's account; "
+                    'set it with git config user.name "..." and git config user.email "..."'
+                )
+            ratio, least = _checkpoint_settings(self.config)
             with self.at(None) as snap:
                 due = staging.staged(self.layout.staging) and checkpoint.needed(snap, ratio, least)
             if due:
@@ -684,8 +710,13 @@ class Repo:
     # ------------------------------------------------------------------ remotes
 
     def remote_add(self, name: str, url: str, default: bool = True) -> None:
+        """Add a DVC remote to .dvc/config (staged for git: commit it to share it)."""
         dvcstore.remote_add(self.root, name, url, default)
         self.git.index.add([".dvc/config"])
+        self.notes.append(
+            "wrote and staged .dvc/config; commit it to share the remote: "
+            f'git commit -m "Add remote {name}" .dvc/config'
+        )
 
     def remotes(self) -> list[tuple[str, str, bool]]:
         return dvcstore.remotes(self.root)
@@ -754,6 +785,32 @@ class Repo:
         return formats.get(fmt).write(
             data, Path(out), ExportOptions(pseudonymize_key=pseudonymize_key, extra=extra or {})
         )
+
+
+def _checkpoint_settings(config: dict) -> tuple[float, int]:
+    """``[store] checkpoint_ratio`` and ``checkpoint_min_events`` of lineage.toml."""
+    store = config.get("store", {}) if isinstance(config.get("store"), dict) else {}
+    ratio = store.get("checkpoint_ratio", checkpoint.DEFAULT_RATIO)
+    least = store.get("checkpoint_min_events", checkpoint.MIN_EVENTS)
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio:
+        raise RepoError(
+            f"{CONFIG_FILE}, field 'store.checkpoint_ratio': {ratio!r} is not a number >= 0"
+        )
+    if isinstance(least, bool) or not isinstance(least, int) or least < 0:
+        raise RepoError(
+            f"{CONFIG_FILE}, field 'store.checkpoint_min_events': {least!r} is not a whole number >= 0"
+        )
+    return float(ratio), least
+
+
+def _default_mode(fmt: str, labels: pa.Table) -> str:
+    """patch for a native file that names label ids or deletes labels, else snapshot."""
+    if fmt == "native" and labels.num_rows:
+        named = labels.column("label_id").null_count < labels.num_rows
+        deletes = pa.compute.any(pa.compute.equal(labels.column("op"), "delete")).as_py()
+        if named or deletes:
+            return "patch"
+    return "snapshot"
 
 
 def read_classes(path: Path) -> list[str]:

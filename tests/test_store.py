@@ -134,8 +134,12 @@ def test_snapshot_mode_deletes_missing_labels_on_imported_assets(repo, tmp_path)
     repo.import_("native", path, guideline="v1")
     repo.commit("one")
     write_jsonl(tmp_path / "y.jsonl", [{**V1[0], "label_id": f"{0:016x}"}])
-    res = repo.import_("native", tmp_path / "y.jsonl", guideline="v1")  # snapshot of a.jpg only
-    assert (res.created, res.updated, res.deleted) == (0, 0, 1)
+    # a native file naming label ids is a patch by default: nothing is deleted ...
+    res = repo.import_("native", tmp_path / "y.jsonl", guideline="v1", dry_run=True)
+    assert (res.mode, res.created, res.updated, res.deleted) == ("patch", 0, 0, 0)
+    # ... unless the import asks for a snapshot of a.jpg
+    res = repo.import_("native", tmp_path / "y.jsonl", guideline="v1", mode="snapshot")
+    assert (res.created, res.updated, res.deleted, res.deleted_assets) == (0, 0, 1, 1)
     assert set(labels_of(repo, None)) == {f"{0:016x}", f"{2:016x}"}
 
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lineage.errors import InputError
@@ -94,20 +94,33 @@ _LIMITS = {
 
 def load_policy(path: str | Path | None = None, *, root: str | Path | None = None) -> Policy:
     """The policy of ``path`` (its own TOML file), else the ``[policy]`` section of
-    ``root/lineage.toml``, else the defaults."""
+    ``root/lineage.toml``, else the defaults. Reports name it by its path relative to
+    ``root`` (its file name when it lies elsewhere), never by an absolute machine path."""
     if path is not None:
         path = Path(path)
         data = _read_toml(path)
         if "policy" in data:  # a lineage.toml, or a policy file with its [policy] header
-            return parse_policy(data["policy"], file=path, prefix="policy.")
-        return parse_policy(data, file=path)
+            policy = parse_policy(data["policy"], file=path, prefix="policy.")
+        else:
+            policy = parse_policy(data, file=path)
+        return replace(policy, source=_shown(path, root))
     if root is not None:
         config = Path(root) / "lineage.toml"
         if config.is_file():
             data = _read_toml(config)
             if "policy" in data:
-                return parse_policy(data["policy"], file=config, prefix="policy.")
+                policy = parse_policy(data["policy"], file=config, prefix="policy.")
+                return replace(policy, source="lineage.toml")
     return Policy()
+
+
+def _shown(path: Path, root: str | Path | None) -> str:
+    if root is not None:
+        try:
+            return path.resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            pass
+    return path.name
 
 
 def _read_toml(path: Path) -> dict:

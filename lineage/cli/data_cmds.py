@@ -9,10 +9,11 @@ import click
 
 from lineage.cli import main
 from lineage.cli.common import open_repo, rev_option, show_notes
-from lineage.cli.output import message, working
+from lineage.cli.output import format_option, message, render, working
 from lineage.errors import InputError
 
 FORMAT_NAMES = ["auto", "native", "coco", "yolo", "voc", "labelstudio", "cvat"]
+DRY_RUN_COLUMNS = ["label_id", "revision", "op", "asset_id", "class_name", "shape", "bbox"]
 
 
 def _extra(pairs: tuple[str, ...]) -> dict:
@@ -48,7 +49,7 @@ format_options = click.option(
 
 
 @main.command("import")
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(FORMAT_NAMES))
+@click.argument("format_name", metavar="FORMAT", type=click.Choice(FORMAT_NAMES))
 @click.argument("path", type=click.Path())
 @click.option("--annotator", default=None, help="Annotator id where the file has none.")
 @click.option("--guideline", default=None, help="Guideline version where the file has none.")
@@ -62,9 +63,15 @@ format_options = click.option(
 @click.option(
     "--mode",
     type=click.Choice(["snapshot", "patch"]),
-    default="snapshot",
-    show_default=True,
-    help="snapshot: labels missing from the imported images are deleted; patch: kept.",
+    default=None,
+    help="snapshot: labels missing from the imported images are deleted; patch: kept. "
+    "Default: snapshot, but patch for a native file that names label ids or has delete "
+    "lines (a patch by its nature).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Stage nothing: print the label events the import would stage.",
 )
 @click.option(
     "--match",
@@ -112,10 +119,11 @@ format_options = click.option(
 )
 @click.option("-m", "--message", "msg", default=None, help="Transaction message.")
 @format_options
+@format_option()
 @click.pass_context
 def import_cmd(
     ctx,
-    fmt,
+    format_name,
     path,
     annotator,
     guideline,
@@ -131,21 +139,28 @@ def import_cmd(
     skipped_report,
     msg,
     options,
+    dry_run,
+    fmt,
 ):
     """Stage the labels of an export (COCO, YOLO, Pascal VOC, Label Studio, CVAT, native).
 
     Edited labels become new revisions of the same label (by id where the format has
     stable ids, else by IoU); an unchanged re-import stages nothing.
 
+    In snapshot mode, labels of the imported images that the file no longer holds are
+    deleted; the import says how many, on how many images. --dry-run shows the label
+    events it would stage (--format table|json|csv) and stages nothing.
+
     \b
     Example:
       lineage import coco instances_val.json --guideline v1 --annotator vendor-a
       lineage import yolo data.yaml --sizes sizes.csv --mode patch
+      lineage import coco instances_val.json --dry-run --format csv
     """
     repo = open_repo(ctx)
     with working("reading") as tick:
         result = repo.import_(
-            fmt,
+            format_name,
             path,
             annotator=annotator,
             guideline=guideline,
@@ -161,8 +176,11 @@ def import_cmd(
             message=msg,
             progress=tick,
             extra=_extra(options),
+            dry_run=dry_run,
         )
     show_notes(repo)
+    if result.events is not None:
+        render(result.events.select(DRY_RUN_COLUMNS), fmt, title="would stage")
     for note in result.notes:
         message(f"Note: {note}")
     if result.skipped:
@@ -180,10 +198,18 @@ def import_cmd(
         message(
             f"{len(result.skipped)} record(s) skipped{f' ({more} more)' if more > 0 else ''}; report: {report}"
         )
-    if result.txn_id:
+    if result.deleted:
         message(
-            f"Staged {result.txn_id}: {result.created} created, {result.updated} updated, "
-            f"{result.deleted} deleted, {result.unchanged} unchanged"
+            f"Note: {result.mode} mode: {result.deleted} label(s) on {result.deleted_assets} "
+            "image(s) are not in the file and "
+            + ("would be" if dry_run else "are")
+            + " deleted (--mode patch keeps them; --dry-run shows them)"
+        )
+    if result.txn_id or dry_run:
+        message(
+            f"{'Would stage' if dry_run else 'Staged ' + result.txn_id}: {result.created} "
+            f"created, {result.updated} updated, {result.deleted} deleted, "
+            f"{result.unchanged} unchanged"
         )
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import click
 
 from lineage.cli import main
-from lineage.cli.output import message, render
+from lineage.cli.output import format_option, message, render
 
 
 @main.command()
 @click.argument("path", type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
-def demo(path, force):
-    """Build an example repository from the bundled street-scene labels: two versions,
-    reviews, a guideline change, a relabel, a moved box, a delete and additions.
+@format_option()
+def demo(path, force, fmt):
+    """Build an example repository from the bundled street-scene labels: three tagged
+    versions (v1-unreviewed, v1, v2), reviews, a guideline change, a relabel, a moved
+    box, a delete and additions; prints its labels per class at v2.
 
     \b
     Example:
@@ -32,7 +34,7 @@ def demo(path, force):
                 "count(*) FILTER (WHERE review_passes > 0) AS reviewed "
                 "FROM label_lineage GROUP BY 1 ORDER BY 1"
             ),
-            "table",
+            fmt,
             title="labels per class at v2",
         )
     message("\nTry:")

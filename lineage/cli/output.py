@@ -147,23 +147,36 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _table(columns, batches, out, title) -> int:
+def _table(columns, batches, out, title, width: int | None = None) -> int:
+    """A table that never breaks an id, a date or a number across lines: columns whose
+    values hold no spaces keep their full width; text columns (messages, reasons, JSON)
+    are cut with an ellipsis instead (``--format json|csv`` give full values)."""
     from rich.console import Console
     from rich.table import Table
 
+    rows = [[_cell(v) for v in row] for batch in batches for row in batch]
     table = Table(title=title, show_lines=False, header_style="bold")
-    for c in columns:
-        table.add_column(str(c), overflow="fold")
-    n = 0
-    for rows in batches:
-        for row in rows:
-            table.add_row(*[_cell(v) for v in row])
-            n += 1
-    console = Console(file=out, width=None if out.isatty() else 200)
+    for i, c in enumerate(columns):
+        values = [r[i] for r in rows]
+        if any(_is_text(v) for v in values):
+            table.add_column(str(c), no_wrap=True, overflow="ellipsis", min_width=8)
+        else:
+            longest = max([len(str(c)), *(len(v) for v in values)])
+            table.add_column(str(c), no_wrap=True, min_width=longest)
+    for row in rows:
+        table.add_row(*row)
+    if width is None:
+        width = None if out.isatty() else 200
+    console = Console(file=out, width=width)
     console.print(table)
-    if n == 0:
+    if not rows:
         console.print("(no rows)")
-    return n
+    return len(rows)
+
+
+def _is_text(value: str) -> bool:
+    """Prose or a structure (JSON), which may be cut; not an id, a date or a number."""
+    return len(value) > 40 or value[:1] in ("{", "[") or any(ch.isspace() for ch in value)
 
 
 def emit_json(obj, out=None) -> None:

@@ -26,8 +26,10 @@ def remote_add(ctx, name, url, no_default):
     Example:
       lineage remote add local /mnt/backup/lineage-remote
     """
-    open_repo(ctx).remote_add(name, url, default=not no_default)
+    repo = open_repo(ctx)
+    repo.remote_add(name, url, default=not no_default)
     message(f"Remote '{name}' -> {url}")
+    show_notes(repo)
 
 
 @remote.command("list")

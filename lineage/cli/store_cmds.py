@@ -25,6 +25,7 @@ def init(ctx, store):
 
     repo = Repo.init(ctx.obj["path"], store=store)
     message(f"Initialised lineage in {repo.root} (store: {repo.layout.store_name}/)")
+    show_notes(repo)
 
 
 @main.command()

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from lineage.query import views
+from lineage.query import iou, views
 from lineage.store import duck
 from lineage.store import schema as schemas
 from lineage.versioning.revision import RevisionFiles
@@ -38,6 +38,7 @@ def connect(
     if memory_limit:
         con.execute("SET memory_limit = ?", [memory_limit])
     con.execute("SET temp_directory = ?", [str(temp_dir) if temp_dir else ""])
+    iou.register(con)
     con.register("_versions", versions)
     con.register("_version_segments", version_segments)
     create_views(con, files, "main")

@@ -44,58 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
 from lineage.changes import COLUMNS, GEOMETRY_COLUMNS, Change
-from lineage.formats.identity import CONTENT
+from lineage.formats.content import CONTENT
+from lineage.query.iou import IOU_FUNCTION, register
 
-IOU_FUNCTION = "lineage_iou"
-_GEOMETRY_TYPE = (
-    "STRUCT(shape VARCHAR, bbox STRUCT(x DOUBLE, y DOUBLE, w DOUBLE, h DOUBLE), "
-    "rotation DOUBLE, polygon DOUBLE[][], keypoints DOUBLE[], "
-    "mask_rle STRUCT(height INTEGER, width INTEGER, counts VARCHAR))"
-)
 # The fields of ``before`` / ``after``.
 ROW_FIELDS = ("revision", *CONTENT)
 REVIEW_FIELDS = ("reviews", "passes", "verdict", "reviewed_revision")
-
-
-# --------------------------------------------------------------------------- IoU function
-
-
-def _iou_udf(ga, gb, heights, widths) -> pa.Array:
-    """``lineage_iou(geometry_a, geometry_b, height, width)``: row-aligned IoU."""
-
-    def table(arr) -> pa.Table:
-        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-        return pa.Table.from_struct_array(arr)
-
-    def numbers(arr) -> np.ndarray:
-        return pa.array(arr).to_numpy(zero_copy_only=False).astype(np.float64)
-
-    from lineage import geometry
-
-    out = geometry.iou_pairs(table(ga), table(gb), numbers(heights), numbers(widths))
-    return pa.array(out, pa.float64())
-
-
-def register(con: duckdb.DuckDBPyConnection) -> None:
-    """Add ``lineage_iou`` to a connection (once): the diff and history SQL call it."""
-    geom = duckdb.sqltype(_GEOMETRY_TYPE)
-    num = duckdb.sqltype("DOUBLE")
-    try:
-        con.create_function(
-            IOU_FUNCTION,
-            _iou_udf,
-            [geom, geom, num, num],
-            num,
-            type="arrow",
-            null_handling="special",
-        )
-    except duckdb.Error as exc:  # already registered on this connection
-        if "already" not in str(exc).lower():
-            raise
 
 
 def geometry_sql(alias: str) -> str:

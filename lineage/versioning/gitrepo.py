@@ -24,6 +24,10 @@ def find_root(start: Path) -> Path:
     """The top of the git work tree that contains ``start``."""
     import git
 
+    if not Path(start).exists():
+        raise RepoError(f"the folder {start} does not exist")
+    if not Path(start).is_dir():
+        raise RepoError(f"{start} is not a folder")
     try:
         repo = git.Repo(start, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -101,6 +105,22 @@ def versions(repo, rev: str, path: str) -> list[Version]:
             )
         )
     return out
+
+
+def has_identity(repo) -> bool:
+    """Whether git knows who commits (config user.name and user.email, or the GIT_AUTHOR
+    environment); without it git records something like root@host."""
+    import os
+
+    if os.environ.get("GIT_AUTHOR_NAME") and os.environ.get("GIT_AUTHOR_EMAIL"):
+        return True
+    try:
+        reader = repo.config_reader()
+        return bool(reader.get_value("user", "name", "")) and bool(
+            reader.get_value("user", "email", "")
+        )
+    except Exception:  # noqa: BLE001 - an unreadable config: no identity
+        return False
 
 
 def author(repo) -> str:

@@ -1,0 +1,50 @@
+"""``lineage_iou(geometry_a, geometry_b, height, width)``: the IoU of two label
+geometries, row-aligned, as a DuckDB function. Every opened revision has it, so the SQL
+that ``diff --sql`` and ``history --sql`` print runs as-is in ``lineage query``."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+IOU_FUNCTION = "lineage_iou"
+_GEOMETRY_TYPE = (
+    "STRUCT(shape VARCHAR, bbox STRUCT(x DOUBLE, y DOUBLE, w DOUBLE, h DOUBLE), "
+    "rotation DOUBLE, polygon DOUBLE[][], keypoints DOUBLE[], "
+    "mask_rle STRUCT(height INTEGER, width INTEGER, counts VARCHAR))"
+)
+
+
+def _iou_udf(ga, gb, heights, widths) -> pa.Array:
+    """``lineage_iou(geometry_a, geometry_b, height, width)``: row-aligned IoU."""
+
+    def table(arr) -> pa.Table:
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        return pa.Table.from_struct_array(arr)
+
+    def numbers(arr) -> np.ndarray:
+        return pa.array(arr).to_numpy(zero_copy_only=False).astype(np.float64)
+
+    from lineage import geometry
+
+    out = geometry.iou_pairs(table(ga), table(gb), numbers(heights), numbers(widths))
+    return pa.array(out, pa.float64())
+
+
+def register(con: duckdb.DuckDBPyConnection) -> None:
+    """Add ``lineage_iou`` to a connection (once): the diff and history SQL call it."""
+    geom = duckdb.sqltype(_GEOMETRY_TYPE)
+    num = duckdb.sqltype("DOUBLE")
+    try:
+        con.create_function(
+            IOU_FUNCTION,
+            _iou_udf,
+            [geom, geom, num, num],
+            num,
+            type="arrow",
+            null_handling="special",
+        )
+    except duckdb.Error as exc:  # already registered on this connection
+        if "already" not in str(exc).lower():
+            raise
