@@ -45,6 +45,20 @@ def quiet():
             yield
     finally:
         logger.setLevel(level)
+        _undo_colorama()
+
+
+def _undo_colorama() -> None:
+    """DVC re-initialises colorama while it prints, and colorama then writes a colour
+    reset at exit to the stdout of that moment (our progress display's proxy): stray
+    escape codes after the command's output. The streams themselves are restored by
+    ``quiet``; this drops the exit hook."""
+    import atexit
+    import sys
+
+    colorama = sys.modules.get("colorama")
+    if colorama is not None:
+        atexit.unregister(colorama.initialise.reset_all)
 
 
 def open_dvc(root: Path):

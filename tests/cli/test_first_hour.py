@@ -1,0 +1,240 @@
+"""The first hour of use, each surprise found by trying it (issue 12, item 6), plus
+snapshot deletes (item 4) and the quickstart's pipeline (item 5)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lineage.cli import main
+from lineage.demo import build_demo
+from lineage.repo import Repo
+from tests.conftest import make_git
+
+
+@pytest.fixture(scope="module")
+def demo_master(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("demo") / "demo"
+    build_demo(root)
+    return root
+
+
+@pytest.fixture
+def demo(demo_master, tmp_path) -> Path:
+    root = tmp_path / "demo"
+    shutil.copytree(demo_master, root, symlinks=True)
+    return root
+
+
+def run(*args: str, env: dict | None = None):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False, env=env)
+
+
+# ------------------------------------------------------------ tables
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_tables_never_break_an_id_or_a_date(demo, width):
+    from lineage.cli.output import _batches, _table
+
+    with Repo.open(demo).at(None) as snap:
+        ids = [r[0] for r in snap.con.sql("SELECT label_id FROM labels").fetchall()]
+        rel = snap.sql(
+            "SELECT label_id, asset_id, created_at, txn_id, attributes, class_name FROM labels"
+        )
+        out = io.StringIO()
+        columns, batches = _batches(rel)
+        _table(columns, batches, out, "labels", width=width)
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    for label_id in ids:  # the first column: always whole, on one line
+        assert any(label_id in line for line in lines), label_id
+    assert "2026-10-01T09:00:00+00:00" in text  # a date, whole
+
+
+# ------------------------------------------------------------ one JSON value each
+
+
+def test_status_and_demo_print_one_json_value(demo, tmp_path):
+    status = run("-C", str(demo), "status", "--format", "json")
+    assert isinstance(json.loads(status.stdout), dict)
+    built = run("demo", str(tmp_path / "other"))  # piped: JSON, as every command
+    assert isinstance(json.loads(built.stdout), list)
+
+
+def test_missing_folder_is_named(tmp_path):
+    result = run("-C", str(tmp_path / "nowhere"), "log")
+    assert result.exit_code == 2
+    assert f"the folder {tmp_path / 'nowhere'} does not exist" in result.output
+
+
+# ------------------------------------------------------------ no machine paths
+
+
+def test_audit_reports_name_no_absolute_paths(demo, tmp_path):
+    policy = tmp_path / "outside" / "policy.toml"
+    policy.parent.mkdir()
+    shutil.copy(demo / "example-data" / "policy.toml", policy)
+    inside = demo / "example-data" / "policy.toml"
+    for path, shown in ((policy, "policy.toml"), (inside, "example-data/policy.toml")):
+        for fmt in ("json", "text", "markdown", "html"):
+            out = run("-C", str(demo), "audit", "--policy", str(path), "--format", fmt).stdout
+            assert str(tmp_path) not in out, fmt
+            assert shown in out, fmt
+
+
+# ------------------------------------------------------------ terminals
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> bytes:
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.chdir(cwd)
+        os.execvp(sys.executable, [sys.executable, "-m", "lineage", *args])
+    out = b""
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    os.waitpid(pid, 0)
+    return out
+
+
+def test_no_stray_escape_codes_after_push_and_pull(demo, tmp_path):
+    Repo.open(demo).remote_add("backup", str(tmp_path / "remote"))
+    for command, last in (("push", b"Pushed"), ("pull", b"Fetched")):
+        out = _on_a_terminal([command], demo)
+        tail = out[out.rindex(last) :]
+        assert b"\x1b" not in tail, tail  # nothing after the final message
+
+
+# ------------------------------------------------------------ what to commit
+
+
+def test_init_and_remote_add_say_what_to_commit(tmp_path):
+    make_git(tmp_path / "r")
+    init = run("-C", str(tmp_path / "r"), "init")
+    assert "lineage.toml, .gitignore, .dvc/config" in init.stderr
+    assert "git commit" in init.stderr
+    added = run("-C", str(tmp_path / "r"), "remote", "add", "b", str(tmp_path / "remote"))
+    assert ".dvc/config" in added.stderr and "git commit" in added.stderr
+
+
+def test_commit_warns_without_a_git_identity(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    subprocess.run(["git", "init", "-q", str(tmp_path / "r")], check=True)
+    repo = Repo.init(tmp_path / "r")
+    repo.add_guideline("v1", classes=["car"])
+    result = run("-C", str(tmp_path / "r"), "commit", "-m", "first")
+    assert "git has no user identity" in result.stderr
+
+
+# ------------------------------------------------------------ the demo
+
+
+def test_demo_agreement_shows_real_figures(demo):
+    rows = Repo.open(demo).agreement(by="pair").to_pylist()
+    matched = [
+        r
+        for r in rows
+        if r["figure"] == "object_mean_iou" and r["value"] is not None and r["value"] == r["value"]
+    ]
+    assert matched and all(0.8 < r["value"] <= 1 for r in matched)
+    precision = [r["value"] for r in rows if r["figure"] == "object_precision"]
+    assert any(0 < p <= 1 for p in precision)
+
+
+def test_demo_help_and_docs_agree_on_its_versions(demo):
+    result = build_demo.__doc__  # noqa: F841 - the builder's own words are checked below
+    help_text = main.commands["demo"].help
+    tags = sorted(t.name for t in Repo.open(demo).git.tags)
+    assert tags == ["v1", "v1-unreviewed", "v2"]
+    for tag in tags:
+        assert tag in help_text
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "3 tagged versions" in readme
+
+
+# ------------------------------------------------------------ SQL that runs as shown
+
+
+def test_history_and_diff_sql_run_as_is_in_query(demo):
+    sql = run("-C", str(demo), "history", "ex00000000000004", "--sql").stdout
+    result = run("-C", str(demo), "query", sql, "--format", "json")
+    assert result.exit_code == 0, result.output
+    revisions = json.loads(result.stdout)
+    assert len(revisions) >= 2
+
+
+# ------------------------------------------------------------ snapshot deletes loudly
+
+
+def test_snapshot_import_says_what_it_deletes_and_dry_run_stages_nothing(demo, tmp_path):
+    out = tmp_path / "coco"
+    Repo.open(demo).export("coco", out)
+    doc = json.loads((out / "annotations.json").read_text())
+    first_image = doc["images"][0]["id"]
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] != first_image]
+    doc["annotations"].append(
+        {"id": 999, "image_id": first_image, "category_id": doc["categories"][0]["id"],
+         "bbox": [1, 1, 5, 5], "area": 25, "iscrowd": 0}
+    )  # fmt: skip
+    (out / "annotations.json").write_text(json.dumps(doc))
+    dry = run("-C", str(demo), "import", "coco", str(out / "annotations.json"), "--dry-run",
+              "--format", "json")  # fmt: skip
+    assert dry.exit_code == 0, dry.output
+    events = json.loads(dry.stdout)
+    deletes = [e for e in events if e["op"] == "delete"]
+    assert deletes and {e["asset_id"] for e in deletes} == {doc["images"][0]["file_name"]}
+    assert f"{len(deletes)} label(s) on 1 image(s)" in dry.stderr and "would be" in dry.stderr
+    assert Repo.open(demo).status().staged == []
+    real = run("-C", str(demo), "import", "coco", str(out / "annotations.json"))
+    assert f"{len(deletes)} label(s) on 1 image(s) are not in the file" in real.stderr
+
+
+# ------------------------------------------------------------ the quickstart pipeline
+
+
+def test_dvc_repro_works_on_a_fresh_clone(tmp_path):
+    checkout = Path(__file__).resolve().parents[2]
+    clone = tmp_path / "clone"
+    shutil.copytree(
+        checkout,
+        clone,
+        ignore=shutil.ignore_patterns(".venv", "build", "*.egg-info", "__pycache__", ".lineage"),
+    )
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    repro = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"], cwd=clone, env=env, capture_output=True, text=True
+    )
+    assert repro.returncode == 0, repro.stdout + repro.stderr
+    show = subprocess.run(
+        [sys.executable, "-m", "dvc", "metrics", "show", "--json"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert show.returncode == 0, show.stderr
+    assert "labels_audited" in show.stdout
