@@ -639,3 +639,43 @@ def test_malformed_exports_raise_input_errors_only(tmp_path, seed):
         except InputError:
             pass
         read(path, strict=False)
+
+
+def _prediction_without_size(doc: list) -> list:
+    """The fixture with its predictions' original_width/height removed (as uploaded
+    predictions often are), annotations keeping theirs."""
+    for task in doc:
+        for pred in task.get("predictions") or []:
+            for r in pred.get("result") or []:
+                r.pop("original_width", None)
+                r.pop("original_height", None)
+    return doc
+
+
+def test_prediction_sizes_come_from_the_same_image_elsewhere_in_the_file(tmp_path):
+    doc = json.loads((FIXTURES / "labelstudio" / "export.json").read_text())
+    whole = labelstudio.read(FIXTURES / "labelstudio" / "export.json", ImportOptions())
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(_prediction_without_size(doc)))
+    batch = labelstudio.read(path, ImportOptions())
+    assert batch.labels.num_rows == whole.labels.num_rows
+    assert batch.labels.column("bbox").to_pylist() == whole.labels.column("bbox").to_pylist()
+
+
+def test_prediction_sizes_from_a_sizes_file_or_refused(tmp_path):
+    doc = _prediction_without_size(
+        json.loads((FIXTURES / "labelstudio" / "export.json").read_text())
+    )
+    for task in doc:  # no annotation says the size either
+        for ann in task.get("annotations") or []:
+            ann["result"] = []
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(doc))
+    assert any(t.get("predictions") for t in doc)
+    with pytest.raises(InputError, match="original_width is missing"):
+        labelstudio.read(path, ImportOptions())
+    images = {asset_id(t["data"]["image"]) for t in doc}
+    sizes = tmp_path / "sizes.csv"
+    sizes.write_text("image,width,height\n" + "".join(f"{i},800,600\n" for i in images))
+    batch = labelstudio.read(path, ImportOptions(sizes=sizes))
+    assert batch.labels.num_rows > 0

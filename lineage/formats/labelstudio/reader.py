@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lineage.errors import InputError
 from lineage.formats.base import (
     Comparison,
     ImportBatch,
@@ -43,6 +44,7 @@ from lineage.formats.base import (
 from lineage.formats.content import CONTENT
 from lineage.formats.labelstudio import assets as ls_assets
 from lineage.formats.labelstudio import regions
+from lineage.formats.yolo.sizes import Sizes, image_size, load_sizes
 
 _HEAD = 1 << 16
 
@@ -75,8 +77,11 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
     path = Path(path)
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     reader = _Reader(options)
-    for file in files:
-        for index, task in enumerate(_load(file, reader.errors)):
+    loaded = [(file, _load(file, reader.errors)) for file in files]
+    for _, tasks in loaded:
+        reader.learn_sizes(tasks)
+    for file, tasks in loaded:
+        for index, task in enumerate(tasks):
             reader.task(file, index, task)
     return reader.batch(files)
 
@@ -109,6 +114,59 @@ class _Reader:
         self.classes: dict[str, None] = {}
         self.notes: list[str] = []
         self.drafts = 0
+        self.sizes: dict[str, tuple[int, int]] = {}  # asset id -> (width, height)
+        self.sizes_from_file = load_sizes(options.sizes) if options.sizes else {}
+
+    # ------------------------------------------------------------------ image sizes
+
+    def learn_sizes(self, tasks: list) -> None:
+        """The size of each image as any result in the file gives it: predictions that
+        users upload often lack original_width/height, while the annotations of the same
+        image carry them."""
+        for task in tasks:
+            data = task.get("data") if isinstance(task, dict) else None
+            found = ls_assets.image_value(data) if isinstance(data, dict) else None
+            if found is None:
+                continue
+            aid = data.get(ls_assets.ASSET_KEY) or ls_assets.asset_id(found[1], self.mode)
+            for group in ("annotations", "completions", "predictions"):
+                for item in _list(task.get(group)):
+                    for r in _list(item.get("result") if isinstance(item, dict) else None):
+                        size = _given_size(r)
+                        if size is not None:
+                            self.sizes.setdefault(str(aid), size)
+
+    def size_of(self, asset_id: str) -> tuple[int, int] | None:
+        """An image's size from the file, else ``--sizes``, else the image in ``--images``."""
+        if asset_id in self.sizes:
+            return self.sizes[asset_id]
+        if self.sizes_from_file:
+            sizes = Sizes(self.sizes_from_file)
+            key = sizes.key(asset_id)
+            if key is not None:
+                return sizes.table[key]
+        if self.options.images is not None:
+            image = Path(self.options.images) / asset_id
+            if image.is_file():
+                try:
+                    self.sizes[asset_id] = image_size(image)
+                    return self.sizes[asset_id]
+                except InputError:
+                    return None
+        return None
+
+    def with_sizes(self, asset_id: str, results: list) -> list:
+        """``results`` with original_width/height filled in where a result lacks them."""
+        size = None
+        out = []
+        for r in results:
+            if isinstance(r, dict) and r.get("value") is not None and _given_size(r) is None:
+                if r.get("original_width") is None and r.get("original_height") is None:
+                    size = size or self.size_of(asset_id)
+                    if size is not None:
+                        r = {**r, "original_width": size[0], "original_height": size[1]}
+            out.append(r)
+        return out
 
     # ------------------------------------------------------------------ tasks
 
@@ -279,6 +337,7 @@ class _Reader:
         if not isinstance(results, list):
             self.errors.bad("result must be a list", file=ctx.file, record=where, field="result")
             return
+        results = self.with_sizes(ctx.asset_id, results)
         groups: dict[str, list[dict]] = defaultdict(list)
         for n, r in enumerate(results):
             if not isinstance(r, dict):
@@ -457,6 +516,15 @@ def _xywh(bbox) -> tuple[float, float, float, float]:
     if isinstance(bbox, dict):
         return bbox["x"], bbox["y"], bbox["w"], bbox["h"]
     return tuple(bbox)
+
+
+def _given_size(result: Any) -> tuple[int, int] | None:
+    if not isinstance(result, dict):
+        return None
+    w, h = result.get("original_width"), result.get("original_height")
+    if finite(w) and finite(h) and w > 0 and h > 0 and w == int(w) and h == int(h):
+        return int(w), int(h)
+    return None
 
 
 class _Task:
