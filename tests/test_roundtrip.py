@@ -39,7 +39,8 @@ SOURCES = {
 SURVIVES = {
     "native": "everything",
     "coco": "label ids, class, geometry (box, polygon, mask, keypoints), score, annotator, "
-    "source, model version, guideline, attributes; area/iscrowd as COCO fields",
+    "source, model version, guideline, attributes; area/iscrowd as COCO fields; image ids "
+    "(kept, not renumbered)",
     "yolo": "class, geometry (box, polygon, keypoints) to 6 decimals of the image side, score",
     "voc": "label ids, class, box, annotator, guideline, attributes (difficult, truncated, "
     "occluded, pose and others)",
@@ -185,3 +186,11 @@ def test_readme_field_survival_table_matches_the_tests():
     readme = (Path(__file__).parents[1] / "docs" / "formats.md").read_text()
     for fmt, text in SURVIVES.items():
         assert f"| {fmt} | {text} |" in readme, fmt
+
+
+@pytest.mark.parametrize("source", ["coco"], indirect=True)
+def test_coco_image_ids_are_kept_through_the_store(source, tmp_path):
+    fixture = json.loads((FIXTURES / "coco" / "instances.json").read_text())
+    exported = json.loads(export(source, "coco", tmp_path / "out").read_text())
+    ids = {img["file_name"]: img["id"] for img in fixture["images"]}
+    assert {img["file_name"]: img["id"] for img in exported["images"]} == ids

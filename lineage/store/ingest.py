@@ -119,7 +119,10 @@ def changed_rows(
     # each format numbers classes its own way: the ordinal is the first one a class came
     # with, and a later file's numbering alone is no change
     # (and an annotator's kind that a file only infers from its labels' source)
-    fixed = {"categories": {"ordinal"}, "annotators": {"kind"}}.get(table, set())
+    # (and an asset's first external id: COCO numbers images, each export anew)
+    fixed = {"categories": {"ordinal"}, "annotators": {"kind"}, "assets": {"external_id"}}.get(
+        table, set()
+    )
     differs = " OR ".join(
         f"(i.{c} IS NOT NULL AND i.{c} IS DISTINCT FROM c.{c})" for c in cols if c not in fixed
     )

@@ -88,6 +88,9 @@ class Images:
 
     def table(self, split: str | None) -> pa.Table:
         n = len(self.file_name)
+        ids = [None] * n
+        for iid, row in self.index.items():
+            ids[row] = str(iid)
         return pa.Table.from_pydict(
             {
                 "asset_id": self.file_name,
@@ -95,12 +98,13 @@ class Images:
                 "width": self.width,
                 "height": self.height,
                 "split": [split] * n,
+                "external_id": ids,
             },
             schema=pa.schema([f for f in incoming_schema("assets") if f.name in _ASSET_COLS]),
         ).select(_ASSET_COLS)
 
 
-_ASSET_COLS = ["asset_id", "uri", "width", "height", "split"]
+_ASSET_COLS = ["asset_id", "uri", "width", "height", "split", "external_id"]
 
 
 def images(doc: dict, file: Path, errors: RecordErrors) -> Images:

@@ -85,19 +85,28 @@ BATCH = 50_000  # labels turned into Python dicts at a time
 
 
 def _images(assets: pa.Table, labels: pa.Table) -> tuple[list[dict], dict[str, int]]:
-    """Images numbered 1..N in asset_id order; sizes from assets, else from a mask."""
-    known = {
-        r["asset_id"]: r for r in assets.select(["asset_id", "uri", "width", "height"]).to_pylist()
-    }
+    """Images keep the COCO ids they came with (where whole and unique), the rest are
+    numbered after them in asset_id order; sizes from assets, else from a mask."""
+    cols = ["asset_id", "uri", "width", "height", "external_id"]
+    known = {r["asset_id"]: r for r in assets.select(cols).to_pylist()}
     masks = labels.filter(pc.is_valid(labels.column("mask_rle")))
     for a, m in zip(*(masks.column(c).to_pylist() for c in ("asset_id", "mask_rle")), strict=True):
         if known.get(a, {}).get("width") is None:
             known[a] = {**known.get(a, {}), "width": m["width"], "height": m["height"]}
     names = sorted(set(known) | set(labels.column("asset_id").unique().to_pylist()))
-    rows, ids = [], {}
-    for i, name in enumerate(names, start=1):
-        ids[name] = i
-        row: dict[str, Any] = {"id": i, "file_name": name}
+    kept = {}
+    for name in names:
+        ext = str(known.get(name, {}).get("external_id") or "")
+        if ext.isdigit() and int(ext) < 2**53:
+            kept.setdefault(int(ext), []).append(name)
+    ids = {found[0]: i for i, found in kept.items() if len(found) == 1}
+    next_id = max(ids.values(), default=0) + 1
+    for name in names:
+        if name not in ids:
+            ids[name], next_id = next_id, next_id + 1
+    rows = []
+    for name in names:
+        row: dict[str, Any] = {"id": ids[name], "file_name": name}
         info = known.get(name, {})
         if info.get("width") is not None and info.get("height") is not None:
             row.update(width=info["width"], height=info["height"])

@@ -26,17 +26,9 @@ from lineage.formats.validate import validate_labels
 # Every column of the incoming label schema, plus "record" (asset lines) and "revision"
 # (written by exports; the store numbers revisions itself).
 LABEL_FIELDS = {*incoming_schema("label_events").names, "record", "revision"}
-ASSET_FIELDS = {
-    "record",
-    "asset_id",
-    "uri",
-    "width",
-    "height",
-    "sha256",
-    "size_bytes",
-    "split",
-    "tags",
-}
+# a native asset record: "record": "asset" and the assets table's columns (one source
+# of truth: the schema)
+ASSET_FIELDS = {"record"} | {f.name for f in incoming_schema("assets") if f.name != "txn_id"}
 
 
 def detect(path: Path) -> float:
