@@ -45,8 +45,8 @@ SURVIVES = {
     "voc": "label ids, class, box, annotator, guideline, attributes (difficult, truncated, "
     "occluded, pose and others)",
     "labelstudio": "label ids (as region ids), class, geometry, score, annotator, model version",
-    "cvat": "label ids, class, geometry, annotator (as attributes), source, attributes, "
-    "occluded, z_order",
+    "cvat": "label ids, class, geometry, annotator and guideline (as attributes), source, "
+    "attributes, occluded, z_order",
 }
 
 
@@ -194,3 +194,13 @@ def test_coco_image_ids_are_kept_through_the_store(source, tmp_path):
     exported = json.loads(export(source, "coco", tmp_path / "out").read_text())
     ids = {img["file_name"]: img["id"] for img in fixture["images"]}
     assert {img["file_name"]: img["id"] for img in exported["images"]} == ids
+
+
+@pytest.mark.parametrize("source", ["demo"], indirect=True)
+@pytest.mark.parametrize("fmt", ["coco", "voc", "cvat"])
+def test_guideline_versions_travel_where_the_format_has_room(source, fmt, tmp_path):
+    other = fresh(tmp_path / "other", like=source)
+    other.import_(fmt, export(source, fmt, tmp_path / "out"))
+    query = "SELECT label_id, guideline_version FROM labels ORDER BY 1"
+    with source.at(None) as a, other.at(None) as b:
+        assert b.arrow(query).column(1).to_pylist() == a.arrow(query).column(1).to_pylist()

@@ -19,6 +19,7 @@ from lineage.formats.base import ImportOptions, RecordErrors
 from lineage.formats.cvat.meta import Meta, Person, parse_meta
 from lineage.formats.cvat.shapes import (
     ANNOTATOR_ATTR,
+    GUIDELINE_ATTR,
     LABEL_ATTR,
     SHAPES,
     UNSUPPORTED,
@@ -133,12 +134,13 @@ class _Reader:
         if own_id:
             row["label_id"] = str(own_id)
         exported = row["attributes"].pop(ANNOTATOR_ATTR, None)
+        guideline = row["attributes"].pop(GUIDELINE_ATTR, None) or None
         row.update(
             asset_id=image.asset_id,
             source=source,
             model_version=model_version,
             annotator_id=self._annotator(image.task, image.frame, exported),
-            guideline_version=self.options.guideline,
+            guideline_version=str(guideline) if guideline else self.options.guideline,
             external_id=external_id,
         )
         return row

@@ -25,6 +25,7 @@ BUILTIN = ("occluded", "z_order", "group_id", "keyframe")
 # What lineage's own export adds as <attribute>s, since CVAT has no field for them.
 ANNOTATOR_ATTR = "lineage.annotator_id"
 LABEL_ATTR = "lineage.label_id"
+GUIDELINE_ATTR = "lineage.guideline_version"
 _INT = re.compile(r"^[+-]?\d+$")
 
 

@@ -2,8 +2,8 @@
 
 Streams with ``XMLGenerator`` as CVAT's own dumper does. CVAT has no field for who
 made a shape or lineage's label id, so both travel as ``<attribute>``s
-(``lineage.annotator_id``, ``lineage.label_id``), declared in the label specs so CVAT
-accepts the file; the reader maps ``lineage.annotator_id`` back.
+(``lineage.annotator_id``, ``lineage.label_id``, ``lineage.guideline_version``), declared
+in the label specs so CVAT accepts the file; the reader maps them back.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from xml.sax.saxutils import XMLGenerator
 
 from lineage.formats.base import ExportInput, ExportOptions, ExportResult, canonical_json
 from lineage.formats.cvat.mask import coco_to_cvat
-from lineage.formats.cvat.shapes import ANNOTATOR_ATTR, LABEL_ATTR
+from lineage.formats.cvat.shapes import ANNOTATOR_ATTR, GUIDELINE_ATTR, LABEL_ATTR
 from lineage.formats.pseudonym import pseudonym
 
 # Attributes that are XML attributes of the shape or lineage bookkeeping, never <attribute>s.
@@ -129,7 +129,12 @@ def _write_labels(xml: _Xml, classes: list[str], keypoints: dict, specs: dict) -
         xml.leaf("name", cls)
         xml.leaf("type", "skeleton" if names else "any")
         xml.open("attributes")
-        attrs = {**specs.get(cls, {}), ANNOTATOR_ATTR: ("text", [""]), LABEL_ATTR: ("text", [""])}
+        attrs = {
+            **specs.get(cls, {}),
+            ANNOTATOR_ATTR: ("text", [""]),
+            LABEL_ATTR: ("text", [""]),
+            GUIDELINE_ATTR: ("text", [""]),
+        }
         for name, (input_type, values) in attrs.items():
             xml.open("attribute")
             xml.leaf("name", name)
@@ -249,6 +254,8 @@ def _rows(data: ExportInput, key: bytes | None) -> list[dict]:
         if who is not None:
             attrs[ANNOTATOR_ATTR] = pseudonym(who, key) if key else who
         attrs[LABEL_ATTR] = row["label_id"]
+        if row.get("guideline_version"):
+            attrs[GUIDELINE_ATTR] = row["guideline_version"]
         row["attrs"] = attrs
         labels.append(row)
     return labels
@@ -289,7 +296,7 @@ def _label_meta(data: ExportInput, labels: list[dict]) -> tuple[list[str], dict,
             keypoints[row["class_name"]] = ([str(i + 1) for i in range(n)], None)
     specs = _attr_specs(labels)
     for spec in specs.values():
-        for name in (*_NOT_EXPORTED, ANNOTATOR_ATTR, LABEL_ATTR):  # declared apart
+        for name in (*_NOT_EXPORTED, ANNOTATOR_ATTR, LABEL_ATTR, GUIDELINE_ATTR):  # declared apart
             spec.pop(name, None)
     return classes, keypoints, specs
 
