@@ -450,6 +450,19 @@ def test_stdout_is_data_only_under_python_c_and_m(demo, how):
     assert len(json.loads(done.stdout)) == 1
 
 
+def _wait_for_cpu(pid: int, seconds: float, limit: float = 120.0) -> None:
+    """Wait until process ``pid`` has used ``seconds`` of CPU (start-up uses well under
+    one): then it is running its query, not still importing."""
+    tick = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if (int(fields[11]) + int(fields[12])) / tick >= seconds:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the query never got going")
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -468,7 +481,7 @@ def test_ctrl_c_stops_within_a_second_with_exit_130(demo, args):
         env={**os.environ, "DVC_NO_ANALYTICS": "1"},
     )
     try:
-        time.sleep(2.5)  # well into the query
+        _wait_for_cpu(proc.pid, seconds=2.0)  # well into the query, however loaded the machine
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
