@@ -546,3 +546,22 @@ def test_crafted_repository_reads_and_writes_nothing_outside(demo, tmp_path):
     assert run(demo, "query", "select count(*) from labels").exit_code == 1  # refused
     assert tree(tmp_path / "outside") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "outside", "outside.txt"]
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.5])
+def test_ctrl_c_during_start_up_is_no_traceback(demo, delay):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lineage", "query", "select 1"],
+        cwd=demo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err
+    # 130 from lineage; -2 when the signal beat the interpreter's own start; 0 when the
+    # whole command was already done
+    assert proc.returncode in (130, -signal.SIGINT, 0), (proc.returncode, err)
