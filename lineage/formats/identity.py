@@ -412,7 +412,12 @@ def _sql_list(values) -> str:
 
 
 def _close(col: str) -> str:
-    """SQL: the record's ``col`` equals the current one's within ``_tol``."""
+    """SQL: the record's ``col`` equals the current one's within ``_tol`` (identical
+    values, the common case of a re-import, are decided without list work)."""
+    return f"CASE WHEN {col} IS NOT DISTINCT FROM _c_{col} THEN true ELSE {_near(col)} END"
+
+
+def _near(col: str) -> str:
     a, b = col, f"_c_{col}"
     both_null = f"({a} IS NULL AND {b} IS NULL)"
     if col == "bbox":
@@ -445,19 +450,23 @@ def _close(col: str) -> str:
 
 def _attributes(expr: str, cmp: Comparison) -> str:
     """SQL: attributes JSON without the keys the format derives, and without keys that
-    hold their default (``difficult: false`` is the same as no ``difficult``)."""
-    if cmp.ignore_attributes:
-        patch = json.dumps(dict.fromkeys(sorted(cmp.ignore_attributes)))
-        expr = f"json_merge_patch({expr}, '{patch}')"
+    hold their default (``difficult: false`` is the same as no ``difficult``): one merge
+    patch whose null values remove keys, ``expr`` referenced once per key."""
+    pairs = [f"{_sql_str(key)}, NULL" for key in sorted(cmp.ignore_attributes)]
     for key, values in cmp.attribute_defaults:
-        path = "$." + json.dumps(key)
-        listed = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-        patch = json.dumps({key: None}).replace("'", "''")
-        expr = (
-            f"CASE WHEN json_extract_string({expr}, '{path}') IN ({listed}) "
-            f"THEN json_merge_patch({expr}, '{patch}') ELSE {expr} END"
+        path = _sql_str("$." + json.dumps(key))
+        listed = ", ".join(_sql_str(v) for v in values)
+        pairs.append(
+            f"{_sql_str(key)}, CASE WHEN json_extract_string({expr}, {path}) IN ({listed}) "
+            f"THEN NULL ELSE json_extract({expr}, {path}) END"
         )
-    return expr
+    if not pairs:
+        return expr
+    return f"json_merge_patch({expr}, json_object({', '.join(pairs)}))"
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _same_sql(cmp: Comparison, given: set[str]) -> str:
@@ -483,9 +492,12 @@ def _same_sql(cmp: Comparison, given: set[str]) -> str:
         elif col == "attributes":
             mine = _attributes("attributes", cmp)
             same = f"{mine} IS NOT DISTINCT FROM {_attributes('_c_attributes', cmp)}"
-            # no attributes is none given (a format or tool that cannot carry them)
-            same = f"(coalesce({mine}, '{{}}') = '{{}}' OR {same})"
-            terms.append(same)
+            # equal text needs no JSON work; no attributes is none given (a format or
+            # tool that cannot carry them)
+            terms.append(
+                f"CASE WHEN attributes IS NOT DISTINCT FROM _c_attributes THEN true "
+                f"WHEN coalesce({mine}, '{{}}') = '{{}}' THEN true ELSE {same} END"
+            )
         else:
             plain.append(col)
     terms = [_for_kept_shapes(t, cmp) for t in terms]
