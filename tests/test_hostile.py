@@ -565,3 +565,12 @@ def test_ctrl_c_during_start_up_is_no_traceback(demo, delay):
     # 130 from lineage; -2 when the signal beat the interpreter's own start; 0 when the
     # whole command was already done
     assert proc.returncode in (130, -signal.SIGINT, 0), (proc.returncode, err)
+
+
+@pytest.mark.parametrize("name", ["lineage.toml", ".dvc/config"])
+def test_config_files_that_are_symlinks_out_of_the_repository_are_refused(demo, tmp_path, name):
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text((demo / name).read_text())
+    (demo / name).unlink()
+    (demo / name).symlink_to(elsewhere)
+    assert_refused(run(demo, "query", "select count(*) from labels"), 2, "leads outside")

@@ -93,6 +93,8 @@ def read_config(root: Path) -> dict:
     path = root / CONFIG_FILE
     if not path.exists():
         return {}
+    if not within(path, root):  # a symlink a clone made to a file elsewhere
+        raise RepoError(f"{CONFIG_FILE} leads outside the repository ({path.resolve()})")
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)

@@ -191,6 +191,8 @@ def _config(root: Path, names: tuple[str, ...] = ("config", "config.local")):
     conf = configparser.ConfigParser(interpolation=None)
     for name in names:
         path = root / ".dvc" / name
+        if path.exists() and not within(path, root):
+            raise RepoError(f".dvc/{name} leads outside the repository ({path.resolve()})")
         if path.exists():
             try:
                 conf.read(path, encoding="utf-8")
