@@ -22,8 +22,7 @@ import pyarrow as pa
 from lineage import __version__
 from lineage.errors import InputError, RepoError
 from lineage.formats.base import ImportOptions, RecordErrors, Skipped
-from lineage.formats.validate import validate_batch
-from lineage.store import checkpoint, duck, ids, ingest, staging
+from lineage.store import checkpoint, duck, ids, staging
 from lineage.store import commit as committing
 from lineage.store import schema as schemas
 from lineage.store.files import sha256
@@ -361,6 +360,8 @@ class Repo:
         names label ids or has delete lines (a patch by its nature). ``dry_run``: stage
         nothing; the result's ``events`` are the label events it would stage."""
         from lineage import formats
+        from lineage.formats.validate import validate_batch
+        from lineage.store import ingest  # imported here: read-only commands start faster
 
         path = Path(path)
         if not path.exists():
@@ -528,6 +529,8 @@ class Repo:
         return self._add_reviews(table, ["review"], "command line", f"review {label_id}", [])
 
     def _add_reviews(self, reviews: pa.Table, records, file: str, message: str, files) -> TxnResult:
+        from lineage.store import ingest
+
         if reviews.num_rows == 0:
             raise InputError("no reviews in the file", file=file)
         with self._writing():
