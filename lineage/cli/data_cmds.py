@@ -11,8 +11,9 @@ from lineage.cli import main
 from lineage.cli.common import open_repo, rev_option, show_notes
 from lineage.cli.output import format_option, message, render, working
 from lineage.errors import InputError
+from lineage.formats import FORMATS
 
-FORMAT_NAMES = ["auto", "native", "coco", "yolo", "voc", "labelstudio", "cvat"]
+FORMAT_NAMES = ["auto", *FORMATS]
 DRY_RUN_COLUMNS = ["label_id", "revision", "op", "asset_id", "class_name", "shape", "bbox"]
 
 

@@ -20,12 +20,8 @@ def get(name: str) -> ModuleType:
 
 def detect(path: Path) -> str:
     """The one format that fits ``path`` best; an error when none or several fit."""
-    scores = {}
-    for name in FORMATS:
-        try:
-            scores[name] = float(get(name).detect(Path(path)))
-        except (ImportError, AttributeError):
-            continue
+    # a format module that fails to import is a bug to see, not a format to skip
+    scores = {name: float(get(name).detect(Path(path))) for name in FORMATS}
     best = max(scores.values(), default=0.0)
     if best < 0.5:
         raise InputError(

@@ -71,7 +71,7 @@ def resolve(
     con.register("inc", inc)
     con.register("cur", current)
     assigned = np.asarray(inc.column("label_id").to_numpy(zero_copy_only=False), dtype=object)
-    how = np.where(pd_notnull(assigned), "label_id", None).astype(object)
+    how = np.where(_present(assigned), "label_id", None).astype(object)
     is_delete = np.asarray(
         pc.fill_null(pc.equal(inc.column("op"), "delete"), False).to_numpy(zero_copy_only=False),
         dtype=bool,
@@ -243,16 +243,9 @@ def _all_new(inc: pa.Table) -> pa.Table:
     return pa.table(cols)
 
 
-def pd_notnull(values: np.ndarray) -> np.ndarray:
-    return (
-        np.array([v is not None for v in values], dtype=bool)
-        if values.size < 1000
-        else (~pd_isnull(values))
-    )
-
-
-def pd_isnull(values: np.ndarray) -> np.ndarray:
-    return pa.array(values, pa.string()).is_null().to_numpy(zero_copy_only=False)
+def _present(values: np.ndarray) -> np.ndarray:
+    """Which entries of an object array are not None (vectorised through Arrow)."""
+    return pa.array(values, pa.string()).is_valid().to_numpy(zero_copy_only=False)
 
 
 def _has_repeats(inc: pa.Table) -> bool:
