@@ -320,6 +320,7 @@ def test_policy_section_of_lineage_toml(tmp_path):
         ("[severity]\n'trace.nope' = 'error'", "severity.trace.nope", "unknown check"),
         ("current_guideline = 2", "current_guideline", "guideline version"),
         ("limits = 3", "limits", "must be a table"),
+        ("[limits]\nmax_rejection_rate = nan", "limits.max_rejection_rate", "finite"),
     ],
 )  # fmt: skip
 def test_bad_policy_names_file_and_key(tmp_path, text, field, words):

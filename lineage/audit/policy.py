@@ -74,15 +74,6 @@ class Policy:
         return self.class_passes.get(class_name or "", self.required_passes)
 
 
-_TOP = {
-    "required_passes",
-    "class_passes",
-    "current_guideline",
-    "model_labels_need_human_accept",
-    "separation_of_duties",
-    "limits",
-    "severity",
-}
 _DUTIES = {"no_self_review", "distinct_pass_reviewers"}
 _LIMITS = {
     "max_rejection_rate",
@@ -136,89 +127,88 @@ def _read_toml(path: Path) -> dict:
 
 
 def parse_policy(data: dict, *, file: str | Path | None = None, prefix: str = "") -> Policy:
-    """Validate a policy mapping (as TOML gives it) and return the Policy."""
+    """Validate a policy mapping (as TOML gives it) against ``schemas/policy.json`` (the
+    one statement of the rules) and return the Policy. The first problem is an
+    InputError naming the file and the key."""
 
     def bad(key: str, message: str) -> InputError:
         return InputError(message, file=file, field=prefix + key, hint="see schemas/policy.json")
 
-    def table(value, key: str) -> dict:
-        if not isinstance(value, dict):
-            raise bad(key, f"must be a table, not {value!r}")
-        return value
-
-    def unknown(keys, allowed, where: str) -> None:
-        for k in keys:
-            if k not in allowed:
-                raise bad(where + k, f"unknown key (expected one of {', '.join(sorted(allowed))})")
-
-    def integer(value, key: str, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise bad(key, f"must be a whole number >= {minimum}, not {value!r}")
-        return value
-
-    def rate(value, key: str) -> float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value) or not 0 <= value <= 1:
-            raise bad(key, f"must be a number in [0, 1], not {value!r}")
-        return float(value)
-
-    def flag(value, key: str) -> bool:
-        if not isinstance(value, bool):
-            raise bad(key, f"must be true or false, not {value!r}")
-        return value
-
     if not isinstance(data, dict):
         raise InputError(f"the policy must be a table, not {data!r}", file=file, field="policy")
-    unknown(data, _TOP, "")
-    kw: dict = {}
-    if "required_passes" in data:
-        kw["required_passes"] = integer(data["required_passes"], "required_passes", 0)
+    problem = _first_problem(data)
+    if problem is not None:
+        raise bad(*problem)
+    for key, value in _numbers(data):  # JSON Schema lets NaN pass every bound
+        if not math.isfinite(value):
+            raise bad(key, f"must be a finite number, not {value!r}")
+    duties = data.get("separation_of_duties", {})
+    limits = data.get("limits", {})
+    kw: dict = {
+        k: v
+        for k, v in data.items()
+        if k in ("required_passes", "current_guideline", "model_labels_need_human_accept")
+    }
     if "class_passes" in data:
-        kw["class_passes"] = {
-            str(c): integer(v, f"class_passes.{c}", 0)
-            for c, v in table(data["class_passes"], "class_passes").items()
-        }
-    if "current_guideline" in data:
-        v = data["current_guideline"]
-        if not isinstance(v, str) or not v:
-            raise bad("current_guideline", f"must be a guideline version string, not {v!r}")
-        kw["current_guideline"] = v
-    if "model_labels_need_human_accept" in data:
-        kw["model_labels_need_human_accept"] = flag(
-            data["model_labels_need_human_accept"], "model_labels_need_human_accept"
-        )
-    duties = table(data.get("separation_of_duties", {}), "separation_of_duties")
-    unknown(duties, _DUTIES, "separation_of_duties.")
-    for k in _DUTIES & duties.keys():
-        kw[k] = flag(duties[k], f"separation_of_duties.{k}")
-    limits = table(data.get("limits", {}), "limits")
-    unknown(limits, _LIMITS, "limits.")
-    if "max_rejection_rate" in limits:
-        kw["max_rejection_rate"] = rate(limits["max_rejection_rate"], "limits.max_rejection_rate")
-    if "rejection_rate_min_reviewed" in limits:
-        kw["rejection_rate_min_reviewed"] = integer(
-            limits["rejection_rate_min_reviewed"], "limits.rejection_rate_min_reviewed", 1
-        )
-    if "min_labels_per_class" in limits:
-        kw["min_labels_per_class"] = integer(
-            limits["min_labels_per_class"], "limits.min_labels_per_class", 0
-        )
-    if "min_agreement" in limits:
-        v = limits["min_agreement"]
-        if isinstance(v, bool) or not isinstance(v, int | float) or not -1 <= v <= 1:
-            raise bad("limits.min_agreement", f"must be a number in [-1, 1], not {v!r}")
-        kw["min_agreement"] = float(v)
+        kw["class_passes"] = {str(c): v for c, v in data["class_passes"].items()}
+    kw.update({k: duties[k] for k in _DUTIES & duties.keys()})
+    kw.update({k: limits[k] for k in _LIMITS & limits.keys()})
+    for k in ("max_rejection_rate", "min_agreement"):
+        if k in kw:
+            kw[k] = float(kw[k])
     if "severity" in data:
-        from lineage.audit.checks import CHECK_IDS
-
-        sev = {}
-        for k, v in table(data["severity"], "severity").items():
-            if k not in CHECK_IDS:
-                raise bad(
-                    f"severity.{k}", f"unknown check (expected one of {', '.join(CHECK_IDS)})"
-                )
-            if v not in SEVERITIES:
-                raise bad(f"severity.{k}", f"must be one of {', '.join(SEVERITIES)}, not {v!r}")
-            sev[k] = v
-        kw["severity"] = sev
+        kw["severity"] = dict(data["severity"])
     return Policy(**kw, source=str(file) if file is not None else None)
+
+
+def _schema() -> dict:
+    from lineage.store.schema import SCHEMA_DIR
+
+    return json.loads((SCHEMA_DIR / "policy.json").read_text())
+
+
+def _first_problem(data: dict) -> tuple[str, str] | None:
+    """(dotted key, what is wrong) of the first schema violation, in words a policy's
+    author can act on; None when the policy is valid."""
+    from jsonschema import Draft202012Validator
+
+    schema = _schema()
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(data),
+        key=lambda e: (len(e.absolute_path), [str(p) for p in e.absolute_path]),
+    )
+    if not errors:
+        return None
+    err = errors[0]
+    path = [str(p) for p in err.absolute_path]
+    value = err.instance
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(value) - set(allowed))[0]
+        what = "check" if path == ["severity"] else "key"
+        return ".".join([*path, extra]), f"unknown {what} (expected one of {', '.join(allowed)})"
+    key = ".".join(path) or "policy"
+    spec = err.schema
+    kind = spec.get("type")
+    if kind == "object":
+        return key, f"must be a table, not {value!r}"
+    if kind == "boolean":
+        return key, f"must be true or false, not {value!r}"
+    if kind == "integer":
+        return key, f"must be a whole number >= {spec.get('minimum', 0)}, not {value!r}"
+    if kind == "number":
+        return key, f"must be a number in [{spec['minimum']:g}, {spec['maximum']:g}], not {value!r}"
+    if "enum" in spec:
+        return key, f"must be one of {', '.join(spec['enum'])}, not {value!r}"
+    if key == "current_guideline":
+        return key, f"must be a guideline version string, not {value!r}"
+    return key, err.message
+
+
+def _numbers(data: dict, prefix: str = ""):
+    """(dotted key, value) of every float in the policy."""
+    for k, v in data.items():
+        if isinstance(v, dict):
+            yield from _numbers(v, f"{prefix}{k}.")
+        elif isinstance(v, float):
+            yield f"{prefix}{k}", v
