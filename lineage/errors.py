@@ -62,6 +62,11 @@ class QueryError(LineageError):
     """User SQL was refused by the sandbox or failed."""
 
 
+class GeometryError(LineageError, ValueError):
+    """A shape that cannot be: an RLE whose runs do not add up, a polygon without an
+    image size. A ValueError too, for callers that catch those."""
+
+
 class IntegrityError(LineageError):
     """Stored data does not match its recorded hashes (corruption or tampering)."""
 

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pycocotools import mask as mask_utils
 
-from lineage.errors import InputError
+from lineage.errors import GeometryError, InputError
 
 # COCOeval's per-keypoint sigmas for the 17 COCO person keypoints.
 COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0  # fmt: skip
@@ -144,15 +144,15 @@ def _counts_from_string(s: str | bytes) -> np.ndarray:
     if b.size == 0:
         return np.zeros(0, dtype=np.int64)
     if b.min() < 0 or b.max() > 63:
-        raise ValueError("counts string has characters outside '0'..'o'")
+        raise GeometryError("counts string has characters outside '0'..'o'")
     more = (b & 0x20) != 0
     if more[-1]:
-        raise ValueError("counts string ends in the middle of a number")
+        raise GeometryError("counts string ends in the middle of a number")
     ends = np.flatnonzero(~more)
     starts = np.concatenate([[0], ends[:-1] + 1])
     lens = ends - starts + 1
     if lens.max() > 7:
-        raise ValueError("counts string holds a number too large for a run length")
+        raise GeometryError("counts string holds a number too large for a run length")
     k = np.arange(b.size) - np.repeat(starts, lens)
     vals = np.add.reduceat((b & 0x1F) << (5 * k), starts)
     vals = np.where((b[ends] & 0x10) != 0, vals - (np.int64(1) << (5 * lens)), vals)
@@ -194,10 +194,10 @@ def _canonical_counts(counts: np.ndarray) -> np.ndarray:
 
 def _checked_counts(counts: np.ndarray, height: int, width: int) -> np.ndarray:
     if counts.ndim != 1 or (counts.size and counts.min() < 0):
-        raise ValueError("run lengths must be a flat list of non-negative integers")
+        raise GeometryError("run lengths must be a flat list of non-negative integers")
     total = int(counts.sum())
     if total != height * width:
-        raise ValueError(
+        raise GeometryError(
             f"run lengths add up to {total} pixels, not height x width = {height} x {width} "
             f"= {height * width}"
         )
@@ -283,12 +283,12 @@ def rle_from_coco(segmentation: Any, height: int | None, width: int | None) -> d
             if segmentation and all(isinstance(p, dict) for p in segmentation):
                 return _merge([_rle_from_dict(p, height, width) for p in segmentation])
             if height is None or width is None:
-                raise ValueError("a polygon needs the image's height and width")
+                raise GeometryError("a polygon needs the image's height and width")
             if segmentation and all(isinstance(v, int | float) for v in segmentation):
                 segmentation = [segmentation]  # some exporters write one part, unnested
             parts = [[float(v) for v in p] for p in segmentation]
             return polygon_to_rle(parts, int(height), int(width))
-        raise ValueError(
+        raise GeometryError(
             f"expected polygon parts or an RLE object, got {type(segmentation).__name__}"
         )
     except (TypeError, ValueError, KeyError, IndexError, OverflowError, UnicodeError) as exc:
@@ -298,10 +298,10 @@ def rle_from_coco(segmentation: Any, height: int | None, width: int | None) -> d
 def _rle_from_dict(seg: dict, height: int | None, width: int | None) -> dict:
     size, counts = seg["size"], seg["counts"]
     if len(size) != 2:
-        raise ValueError(f"size must be [height, width], got {size!r}")
+        raise GeometryError(f"size must be [height, width], got {size!r}")
     h, w = _size_int(size[0]), _size_int(size[1])
     if height is not None and width is not None and (h, w) != (int(height), int(width)):
-        raise ValueError(
+        raise GeometryError(
             f"RLE size [{h}, {w}] differs from the image's [height, width] = [{height}, {width}]"
         )
     if isinstance(counts, str | bytes):
@@ -309,10 +309,10 @@ def _rle_from_dict(seg: dict, height: int | None, width: int | None) -> dict:
     elif isinstance(counts, list | tuple | np.ndarray):
         arr = np.asarray(counts, dtype=np.float64)
         if arr.size and not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
-            raise ValueError("run lengths must be integers")
+            raise GeometryError("run lengths must be integers")
         runs = arr.astype(np.int64)
     else:
-        raise ValueError(
+        raise GeometryError(
             f"counts must be a list of integers or a string, got {type(counts).__name__}"
         )
     return _rle(h, w, _checked_counts(runs, h, w))
@@ -320,13 +320,13 @@ def _rle_from_dict(seg: dict, height: int | None, width: int | None) -> dict:
 
 def _size_int(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v) or v < 0:
-        raise ValueError(f"size values must be non-negative integers, got {v!r}")
+        raise GeometryError(f"size values must be non-negative integers, got {v!r}")
     return int(v)
 
 
 def _merge(rles: list[dict]) -> dict:
     if len({(r["height"], r["width"]) for r in rles}) != 1:
-        raise ValueError("RLE parts of one segmentation have different sizes")
+        raise GeometryError("RLE parts of one segmentation have different sizes")
     merged = mask_utils.merge([_coco(r) for r in rles])
     return _rle(
         rles[0]["height"],
@@ -446,7 +446,7 @@ def _sigmas(k: int, sigmas: np.ndarray | None) -> np.ndarray:
     if sigmas is not None:
         s = np.asarray(sigmas, dtype=np.float64).ravel()
         if s.size != k:
-            raise ValueError(f"{s.size} sigmas for {k} keypoints")
+            raise GeometryError(f"{s.size} sigmas for {k} keypoints")
         return s
     return COCO_SIGMAS if k == 17 else np.full(k, DEFAULT_SIGMA)
 
@@ -698,7 +698,7 @@ def iou_pairs(
     None: unknown)."""
     ra, rb = _Rows(a), _Rows(b)
     if ra.n != rb.n:
-        raise ValueError(f"iou_pairs needs row-aligned tables, got {ra.n} and {rb.n} rows")
+        raise GeometryError(f"iou_pairs needs row-aligned tables, got {ra.n} and {rb.n} rows")
     out = box_iou_pairs(ra.env, rb.env)
     if ra.n == 0:
         return out
@@ -736,7 +736,7 @@ def _size_keys(heights, widths, n: int) -> np.ndarray:
     h = np.asarray(heights, dtype=np.float64).ravel()
     w = np.asarray(widths, dtype=np.float64).ravel()
     if h.size != n or w.size != n:
-        raise ValueError(f"heights and widths need one value per pair ({n})")
+        raise GeometryError(f"heights and widths need one value per pair ({n})")
     ok = np.isfinite(h) & np.isfinite(w) & (h > 0) & (w > 0)
     hi = np.where(ok, h, 0).astype(np.int64)
     wi = np.where(ok, w, 0).astype(np.int64)

@@ -510,3 +510,14 @@ def test_assign_threshold_does_not_cost_a_strong_pair():
     assert g.assign(score, 0.5) == [(0, 1)]
     assert g.assign(np.array([[np.nan, 0.6]]), 0.5) == [(0, 1)]
     assert g.assign(np.zeros((0, 3)), 0.5) == []
+
+
+def test_bad_geometry_is_a_lineage_error_and_a_value_error():
+    """API callers catch LineageError (the one error boundary); older ones ValueError."""
+    from lineage.errors import GeometryError, LineageError
+
+    with pytest.raises(GeometryError) as err:
+        g._counts_from_string("~~~")
+    assert isinstance(err.value, LineageError) and isinstance(err.value, ValueError)
+    with pytest.raises(InputError, match="bad mask RLE"):  # the public API names the field
+        g.rle_decode({"height": 2, "width": 2, "counts": "~~~"})
