@@ -65,19 +65,27 @@ class _Memo:
             atomic_write_bytes(self.path, json.dumps(self.data).encode())
 
 
-def check_segments(layout: Layout, segments) -> None:
-    """Raise IntegrityError when a segment file (``revision.Segment``) does not match its
-    md5. Each file is hashed once; later opens cost a ``stat`` per file."""
+def check_revision(layout: Layout, segments, commit: str) -> None:
+    """``check_segments`` and ``check_complete`` for one opened revision, with the memo
+    read and written once."""
     memo = _Memo(layout)
     for seg in segments:
         _check(memo, seg.path, seg.md5, seg.relpath)
+    _complete(memo, segments, commit)
     memo.save()
 
 
-def check_file(layout: Layout, path: Path, md5: str, relpath: str) -> None:
-    """``check_segments`` for one cache file."""
+def check_segments(layout: Layout, segments) -> None:
+    """Raise IntegrityError when a segment file (``revision.Segment``) does not match its
+    md5. Each file is hashed once; later opens cost a ``stat`` per file."""
+    check_files(layout, [(seg.path, seg.md5, seg.relpath) for seg in segments])
+
+
+def check_files(layout: Layout, files: list[tuple[Path, str, str]]) -> None:
+    """``check_segments`` for cache files given as (path, md5, relpath)."""
     memo = _Memo(layout)
-    _check(memo, path, md5, relpath)
+    for path, md5, relpath in files:
+        _check(memo, path, md5, relpath)
     memo.save()
 
 
@@ -94,13 +102,12 @@ def _check(memo: _Memo, path: Path, md5: str, relpath: str) -> None:
     memo.remember(path)
 
 
-def check_complete(layout: Layout, segments, commit: str) -> None:
+def _complete(memo: _Memo, segments, commit: str) -> None:
     """Every transaction of the revision has each segment it recorded in the manifest,
     and the transactions' hash chain has no gap: a manifest rewritten to drop a commit's
     files must not read as an older, valid state."""
     import pyarrow.parquet as pq
 
-    memo = _Memo(layout)
     txn_files = [s for s in segments if s.table == "transactions"]
     key = (
         "complete:"
@@ -134,4 +141,3 @@ def check_complete(layout: Layout, segments, commit: str) -> None:
         prev = row["hash"]
     memo.data[key] = True
     memo.changed = True
-    memo.save()

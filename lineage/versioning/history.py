@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lineage.store.integrity import check_file
+from lineage.store.integrity import check_files
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
 
@@ -82,14 +82,21 @@ def log(layout: Layout, repo, rev: str = "HEAD") -> list[dict]:
     if not gitrepo.has_commits(repo):
         return []
     commit = gitrepo.resolve(repo, rev).hexsha
+    walked = _walk(layout, repo, commit)
+    cached = {
+        rel: (dvcstore.cache_path(layout.root, md5), md5)
+        for _, new in walked
+        for rel, md5 in new.items()
+    }
+    cached = {rel: pm for rel, pm in cached.items() if pm[0].exists()}
+    check_files(layout, [(path, md5, rel) for rel, (path, md5) in cached.items()])
     out = []
-    for v, new in _walk(layout, repo, commit):
+    for v, new in walked:
         txns = []
-        for rel, md5 in new.items():
-            path = dvcstore.cache_path(layout.root, md5)
-            if not path.exists():
+        for rel in new:
+            if rel not in cached:
                 continue
-            check_file(layout, path, md5, rel)
+            path = cached[rel][0]
             for row in pq.read_table(
                 path, columns=["txn_id", "kind", "message", "counts", "author"]
             ).to_pylist():

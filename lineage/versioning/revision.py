@@ -131,8 +131,7 @@ def _segments(layout: Layout, commit) -> list[Segment]:
             hint="a cache file is a symlink to elsewhere: remove it and `lineage pull`",
         )
     # a corrupt or incomplete store is an IntegrityError, never wrong rows
-    integrity.check_segments(layout, segs)
-    integrity.check_complete(layout, segs, commit.hexsha)
+    integrity.check_revision(layout, segs, commit.hexsha)
     return segs
 
 
