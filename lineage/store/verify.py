@@ -185,7 +185,7 @@ def verify(repo, rev: str | None = None, since: str | None = None) -> VerifyResu
     at_head = gitrepo.has_commits(git) and git.head.commit.hexsha == commit.hexsha
     result.segments = sum(1 for rel in files if _is_segment(rel))
 
-    readable = _check_files(layout, commit, dir_md5, files, at_head, result)
+    readable = _check_files(layout, commit, files, at_head, result)
     rows = []
     if readable:
         try:
@@ -205,15 +205,10 @@ def verify(repo, rev: str | None = None, since: str | None = None) -> VerifyResu
     return result
 
 
-def _check_files(layout, commit, dir_md5, files, at_head, result) -> bool:
-    """md5 of the manifest and of each cache file (and work-tree copy at HEAD).
-    Returns whether the transaction files can be read."""
-    if dir_md5 is not None:
-        path = dvcstore.cache_path(layout.root, dir_md5)
-        if _digests(path)[0] != dir_md5.removesuffix(".dir"):
-            result.problems.append(
-                Problem("files", "the store's directory manifest is corrupt", str(path))
-            )
+def _check_files(layout, commit, files, at_head, result) -> bool:
+    """md5 of each cache file (and work-tree copy at HEAD); the manifest's own md5 was
+    checked when it was read (``dvcstore.manifest``). Returns whether the transaction
+    files can be read."""
     missing = [md5 for md5 in files.values() if not dvcstore.cache_path(layout.root, md5).exists()]
     _try_fetch(layout, missing)
     readable = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -228,6 +229,17 @@ def check_config(root: Path) -> None:
 
 
 def cache_dir(root: Path) -> Path:
+    """The DVC cache's ``files/md5`` folder: parsed once per state of the config files
+    (``cache_path`` asks for every segment of every revision opened)."""
+    stamps = tuple(
+        (p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
+        for p in (root / ".dvc" / "config", root / ".dvc" / "config.local")
+    )
+    return _cache_dir(root, stamps)
+
+
+@functools.lru_cache(maxsize=32)
+def _cache_dir(root: Path, _stamps: tuple) -> Path:
     conf = _config(root)
     configured = conf.get("cache", "dir", fallback=None)
     if configured is None:
