@@ -406,12 +406,7 @@ def test_rewritten_history_is_a_finding_of_plain_verify(demo, tmp_path):
 # ------------------------------------------------------------ 10. CSV formulas
 
 
-def test_csv_output_neutralises_formulas(demo, tmp_path):
-    ann = _jsonl(
-        tmp_path / "a.jsonl",
-        {"annotator_id": '=HYPERLINK("http://x","y")', "record": "annotator"},
-    )
-    del ann
+def test_csv_output_neutralises_formulas(demo):
     repo = Repo.open(demo)
     repo.add_annotator('=HYPERLINK("http://x","y")')
     repo.add_annotator("@SUM(1)")

@@ -219,6 +219,16 @@ def table_from_records(table: str, records: list[dict], *, file: str | None = No
         raise InputError(f"cannot build {table} rows: {exc}", file=file) from exc
 
 
+def union_box(a, b) -> list[float]:
+    """[x, y, w, h] of the box around two boxes (each [x, y, w, h] or {x, y, w, h}): the
+    envelope of a label whose parts a tool wrote apart."""
+    (x0, y0, w0, h0), (x1, y1, w1, h1) = (
+        (v["x"], v["y"], v["w"], v["h"]) if isinstance(v, dict) else tuple(v) for v in (a, b)
+    )
+    lo_x, lo_y = min(x0, x1), min(y0, y1)
+    return [lo_x, lo_y, max(x0 + w0, x1 + w1) - lo_x, max(y0 + h0, y1 + h1) - lo_y]
+
+
 def canonical_json(obj: Any) -> str:
     """Attributes as stored: compact JSON with sorted keys, so equal attributes compare equal."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -165,7 +165,6 @@ def test_demo_agreement_shows_real_figures(demo):
 
 
 def test_demo_help_and_docs_agree_on_its_versions(demo):
-    result = build_demo.__doc__  # noqa: F841 - the builder's own words are checked below
     help_text = main.commands["demo"].help
     tags = sorted(t.name for t in Repo.open(demo).git.tags)
     assert tags == ["v1", "v1-unreviewed", "v2"]

@@ -21,6 +21,7 @@ from lineage.formats.base import (
     ImportOptions,
     RecordErrors,
     table_from_records,
+    union_box,
 )
 from lineage.formats.cvat.reader import Parsed, read_xml
 from lineage.formats.cvat.writer import write_xml
@@ -131,11 +132,7 @@ def _join_parts(labels: list[dict], records: list) -> tuple[list[dict], list]:
             base = out[at]
             if base["shape"] == row["shape"] and base["asset_id"] == row["asset_id"]:
                 base["polygon"] = list(base["polygon"]) + list(row["polygon"])
-                x0, y0, w0, h0 = base["bbox"]
-                x1, y1, w1, h1 = row["bbox"]
-                lo_x, lo_y = min(x0, x1), min(y0, y1)
-                hi_x, hi_y = max(x0 + w0, x1 + w1), max(y0 + h0, y1 + h1)
-                base["bbox"] = [lo_x, lo_y, hi_x - lo_x, hi_y - lo_y]
+                base["bbox"] = union_box(base["bbox"], row["bbox"])
                 joined.add(at)
                 continue
         if lid:

@@ -40,6 +40,7 @@ from lineage.formats.base import (
     RecordErrors,
     finite,
     table_from_records,
+    union_box,
 )
 from lineage.formats.content import CONTENT
 from lineage.formats.labelstudio import assets as ls_assets
@@ -504,18 +505,9 @@ def _join_parts(parsed: dict[str, list[dict]]) -> dict[str, list[dict]]:
         base["polygon"] = list(base["polygon"]) + list(part["polygon"])
         if base["shape"] == "points":  # one point list
             base["polygon"] = [[v for p in base["polygon"] for v in p]]
-        x0, y0, w0, h0 = _xywh(base["bbox"])
-        x1, y1, w1, h1 = _xywh(part["bbox"])
-        lo_x, lo_y = min(x0, x1), min(y0, y1)
-        base["bbox"] = [lo_x, lo_y, max(x0 + w0, x1 + w1) - lo_x, max(y0 + h0, y1 + h1) - lo_y]
+        base["bbox"] = union_box(base["bbox"], part["bbox"])
         del out[rid]
     return out
-
-
-def _xywh(bbox) -> tuple[float, float, float, float]:
-    if isinstance(bbox, dict):
-        return bbox["x"], bbox["y"], bbox["w"], bbox["h"]
-    return tuple(bbox)
 
 
 def _given_size(result: Any) -> tuple[int, int] | None:
