@@ -210,8 +210,11 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    from lineage.audit.agreement import agreement, annotator_figures
-    from lineage.audit.health import stats
+    from lineage.audit.agreement import annotator_figures
+
+    def figures(repo, rev):
+        with repo.at(rev) as snap:
+            return annotator_figures(snap)
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="lineage-bench-"))
     try:
@@ -225,7 +228,7 @@ def main() -> None:
             repo, n = build(base / "repo", args.assets)
         print(f"{n:,} labels; timing on v2 (one run each)")
         for by in ("pair", "annotator", "class"):
-            table = timed(f"agreement --by {by}", lambda by=by: agreement(repo, "v2", by=by))
+            table = timed(f"agreement --by {by}", lambda by=by: repo.agreement("v2", by=by))
             for row in table.to_pylist():
                 keys = [
                     str(v)
@@ -235,8 +238,8 @@ def main() -> None:
                 print(
                     f"    {'/'.join(keys):<14} {row['figure']:<28} {row['value']:.4f}  n={row['n_items']:,}"
                 )
-        timed("annotator_figures", lambda: annotator_figures(repo, "v2"))
-        sections = timed("stats", lambda: stats(repo, "v2"))
+        timed("annotator_figures", lambda: figures(repo, "v2"))
+        sections = timed("stats", lambda: repo.stats("v2"))
         for name, table in sections.items():
             print(f"    {name}: {table.num_rows} rows; first: {table.slice(0, 1).to_pylist()}")
     finally:

@@ -553,16 +553,15 @@ def child_history(repo: str, label: str, rev: str) -> dict:
     """In-process history of one label: open the revision, run the query, fetch; best of
     5, with the opening (revision resolved, views built) and the query timed apart."""
     from lineage import Repo
-    from lineage.query import history as hist
 
     r = Repo.open(repo)
     runs = []
     for _ in range(5):
         t0 = time.perf_counter()
-        snap, lid = hist.open_history(r, label, rev)
+        found = r.history(label, rev)
         t1 = time.perf_counter()
-        with snap:
-            rows = len(snap.con.sql(hist.history_sql(lid)).fetchall())
+        with found:
+            rows = len(found.relation.fetchall())
         runs.append((time.perf_counter() - t0, t1 - t0))
     best = min(runs)
     return {
@@ -575,10 +574,8 @@ def child_history(repo: str, label: str, rev: str) -> dict:
 
 
 def _diff_once(r, a: str, b: str) -> dict:
-    from lineage.query.diff import open_diff
-
     t0 = time.perf_counter()
-    with open_diff(r, a, b) as d:
+    with r.diff(a, b) as d:
         t1 = time.perf_counter()
         table = d.relation.to_arrow_table()
         fast = d.fast

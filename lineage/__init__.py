@@ -1,8 +1,7 @@
 """lineage: data versioning and annotation lineage for computer-vision labels."""
 
-__version__ = "0.1.0"
-
-from lineage.errors import LineageError  # noqa: E402
+from lineage.errors import LineageError
+from lineage.version import __version__
 
 
 def __getattr__(name: str):

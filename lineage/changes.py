@@ -1,7 +1,7 @@
 """The kinds of change a label can have between two revisions: one Enum, used by the
 diff SQL, the summary and the CLI, so a kind is never a loose string defined twice.
 
-Which columns each kind covers (``lineage.formats.identity.CONTENT`` is the label's
+Which columns each kind covers (``lineage.store.identity.CONTENT`` is the label's
 content; every content column belongs to exactly one kind):
 
 * ``added`` / ``removed``: the label is current in only one of the two states.

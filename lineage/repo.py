@@ -16,20 +16,33 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
 
-from lineage import __version__
 from lineage.errors import InputError, RepoError
 from lineage.formats.base import ImportOptions, RecordErrors, Skipped
 from lineage.store import checkpoint, duck, ids, staging
-from lineage.store import commit as committing
 from lineage.store import schema as schemas
 from lineage.store.files import sha256
 from lineage.store.layout import CONFIG_FILE, WORK_DIR, Layout, store_path
 from lineage.store.lock import write_lock
 from lineage.store.scratch import drop_scratch, memory_limit, scratch_dir
+from lineage.version import __version__
+from lineage.versioning import commit as committing
 from lineage.versioning import dvcstore, gitrepo
+
+if TYPE_CHECKING:
+    from lineage.audit.policy import Policy
+    from lineage.audit.run import AuditResult
+    from lineage.audit.samples import LotDecision, SampleResult
+    from lineage.query.diff import Diff
+    from lineage.query.result import Rows
+    from lineage.query.snapshot import Pair, Snapshot
+    from lineage.versioning.proofs import ConsistencyProof, InclusionProof
+    from lineage.versioning.repair import RepairResult
+    from lineage.versioning.revision import RevisionFiles
+    from lineage.versioning.verify import VerifyResult
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -129,27 +142,27 @@ class Repo:
 
     # ------------------------------------------------------------------ reading
 
-    def at(self, rev: str | None = None, *, threads: int | None = None):
+    def at(self, rev: str | None = None, *, threads: int | None = None) -> Snapshot:
         """Open revision ``rev`` (tag, branch, SHA, HEAD~2; None = HEAD plus staged work)."""
         from lineage.versioning.revision import resolve
 
         return self._open(resolve(self.layout, self.git, rev), threads=threads)
 
-    def pair(self, a: str | None, b: str | None = None, *, threads: int | None = None):
+    def pair(self, a: str | None, b: str | None = None, *, threads: int | None = None) -> Pair:
         """Open two revisions at once: schema ``a`` holds A's views, schema ``b`` (and the
         default schema) B's, so SQL can compare them (``a.labels`` vs ``b.labels``)."""
         from lineage.versioning.revision import resolve
 
         files_a = resolve(self.layout, self.git, a)
         files_b = resolve(self.layout, self.git, b)
-        snap = self._open(files_b, threads=threads, others={"a": files_a, "b": files_b})
-        snap.base = files_a
-        return snap
+        return cast("Pair", self._open(files_b, threads=threads, base=files_a))
 
-    def _open(self, files, *, threads: int | None = None, others: dict | None = None):
-        """A sandboxed Snapshot whose views show ``files`` (and ``others`` as schemas)."""
+    def _open(
+        self, files: RevisionFiles, *, threads: int | None = None, base: RevisionFiles | None = None
+    ) -> Snapshot:
+        """A sandboxed Snapshot whose views show ``files`` (a Pair with ``base`` as A)."""
         from lineage.query.connection import connect
-        from lineage.query.snapshot import Snapshot
+        from lineage.query.snapshot import Pair, Snapshot
         from lineage.versioning import history
 
         key = files.commit
@@ -166,16 +179,49 @@ class Repo:
                 temp_dir=temp,
                 memory_limit=memory_limit(self.config),
                 threads=threads,
-                others=others,
+                base=base,
             )
         except BaseException:
             drop_scratch(temp)
             raise
+        if base is not None:
+            return Pair(base, files, con, temp_dir=temp)
         return Snapshot(files, con, temp_dir=temp)
 
-    def query(self, sql: str, rev: str | None = None, timeout: float | None = None):
-        """Run read-only user SQL on a revision; returns a DuckDB relation."""
-        return self.at(rev).sql(sql, timeout=timeout)
+    def query(
+        self,
+        sql: str,
+        rev: str | None = None,
+        *,
+        diff: tuple[str, str | None] | None = None,
+        timeout: float | None = None,
+    ) -> Rows:
+        """Run read-only user SQL on a revision. With ``diff=(A, B)`` the SQL sees A's
+        views in schema ``a``, B's in ``b`` and the default schema, and a ``diff`` view
+        of the changes A -> B. ``timeout`` (seconds) covers fetching every row."""
+        from lineage.query.diff import create_view
+        from lineage.query.result import Rows
+
+        snap: Snapshot = self.pair(*diff) if diff else self.at(rev)
+        try:
+            if diff:
+                create_view(snap)
+            return Rows(snap, sql, relation=snap.sql(sql, timeout=timeout))
+        except BaseException:
+            snap.close()
+            raise
+
+    def guidelines(self, rev: str | None = None) -> Rows:
+        """The guideline versions of a revision, oldest release first."""
+        return self.query(
+            "SELECT version, released_at, doc_name, doc_sha256, classes "
+            "FROM guidelines ORDER BY released_at",
+            rev,
+        )
+
+    def annotators(self, rev: str | None = None) -> Rows:
+        """The registered annotators (people and models) of a revision."""
+        return self.query("SELECT annotator_id, kind, name, team FROM annotators ORDER BY 1", rev)
 
     def diff(
         self,
@@ -186,75 +232,221 @@ class Repo:
         classes: Sequence[str] = (),
         annotators: Sequence[str] = (),
         fast: bool | None = None,
-    ):
-        """Labels changed from revision ``a`` to ``b`` (None: HEAD plus staged), one row
-        each with kinds, iou, before, after: a DuckDB relation (see lineage.query.diff)."""
-        from lineage.query import diff
+    ) -> Diff:
+        """Labels changed from revision ``a`` to ``b`` (None: HEAD plus staged): one row
+        each with kinds, iou, before, after. The Diff holds the relation and its other
+        forms (``rows("summary")``, ...); close it when done (see lineage.query.diff)."""
+        from lineage.query.diff import open_diff
 
-        return diff.diff(
-            self,
-            a,
-            b,
-            iou_threshold=iou_threshold,
-            classes=classes,
-            annotators=annotators,
-            fast=fast,
-        )
+        pair = self.pair(a, b)
+        try:
+            return open_diff(
+                pair,
+                iou_threshold=iou_threshold,
+                classes=classes,
+                annotators=annotators,
+                fast=fast,
+            )
+        except BaseException:
+            pair.close()
+            raise
 
     def history(
-        self, label_id: str | None = None, rev: str | None = None, *, external_id: str | None = None
-    ):
-        """Every revision of a label, oldest first, reviews nested (a DuckDB relation)."""
+        self,
+        label_id: str | None = None,
+        rev: str | None = None,
+        *,
+        external_id: str | None = None,
+        form: str = "nested",
+    ) -> Rows:
+        """Every revision of a label, oldest first. ``form``: ``nested`` (reviews nested
+        in each revision), ``rows`` (one row per revision or review), ``compact`` (the
+        same, shorter, for people)."""
         from lineage.query import history
+        from lineage.query.result import Rows
 
-        return history.history(self, label_id, rev, external_id=external_id)
+        forms = ("nested", "rows", "compact")
+        if form not in forms:
+            raise InputError(f"form must be one of {', '.join(forms)}, not '{form}'", field="form")
+        snap = self.at(rev)
+        try:
+            label_id = history.find_label(snap, label_id, external_id)
+            sql = (
+                history.history_sql(label_id)
+                if form == "nested"
+                else history.history_rows_sql(label_id, compact=form == "compact")
+            )
+            return Rows(snap, sql, title=f"history of {label_id}")
+        except BaseException:
+            snap.close()
+            raise
 
-    def blame(self, asset_id: str, rev: str | None = None):
-        """Each current label on an asset and who made its current revision (a relation)."""
+    def blame(self, asset_id: str, rev: str | None = None, *, compact: bool = False) -> Rows:
+        """Each current label on an asset and who made its current revision, in which
+        version, under which guideline, with its review status."""
         from lineage.query import history
+        from lineage.query.result import Rows
 
-        return history.blame(self, asset_id, rev)
+        snap = self.at(rev)
+        try:
+            history.check_asset(snap, asset_id)
+            sql = history.blame_table_sql(asset_id) if compact else history.blame_sql(asset_id)
+            return Rows(snap, sql, title=f"blame of {asset_id}")
+        except BaseException:
+            snap.close()
+            raise
 
     def audit(
-        self, rev: str | None = None, *, policy: str | Path | None = None, examples: int = 10
-    ):
-        """Check a revision against the audit policy; an AuditResult with findings."""
-        from lineage.audit.policy import load_policy
-        from lineage.audit.run import audit
+        self,
+        rev: str | None = None,
+        *,
+        policy: Policy | str | Path | None = None,
+        examples: int = 10,
+    ) -> AuditResult:
+        """Check a revision against the audit policy (a Policy, a policy file, or None:
+        the ``[policy]`` of lineage.toml, else the defaults); an AuditResult."""
+        from lineage.audit.policy import Policy, load_policy
+        from lineage.audit.run import audit_snapshot
 
-        loaded = load_policy(policy, root=self.root) if policy is not None else None
-        return audit(self, rev, loaded, examples)
+        if not isinstance(policy, Policy):
+            policy = load_policy(policy, root=self.root)
+        with self.at(rev) as snap:
+            verified = None
+            if snap.commit is not None and policy.severity.get("integrity", "error") != "off":
+                verified = self.verify(snap.rev if snap.rev is not None else snap.commit)
+            return audit_snapshot(snap, policy, examples=examples, verified=verified)
 
-    def sample(self, rev: str | None = None, **options):
-        """Draw and stage a reproducible audit sample (ISO 2859-1 or zero-acceptance)."""
-        from lineage.audit.samples import draw_sample
+    def sample(
+        self,
+        rev: str | None = None,
+        *,
+        aql: float | None = None,
+        level: str = "II",
+        stratify: str | None = None,
+        seed: int | None = None,
+        confidence: float | None = None,
+        max_defect_rate: float | None = None,
+    ) -> SampleResult:
+        """Draw a reproducible audit sample of ``rev``'s labels (ISO 2859-1, or the
+        zero-acceptance plan with ``max_defect_rate``) and stage it as a transaction."""
+        from lineage.audit import samples
 
-        return draw_sample(self, rev, **options)
+        with self._writing():
+            txn_id = ids.time_id("t")
+            with self.at(rev) as snap:
+                drawn, rows = samples.draw_sample(
+                    snap,
+                    txn_id,
+                    aql=aql,
+                    level=level,
+                    stratify=stratify,
+                    seed=seed,
+                    confidence=confidence,
+                    max_defect_rate=max_defect_rate,
+                )
+            plan = drawn.plan
+            self._stage(
+                txn_id,
+                "sample",
+                {"samples": rows},
+                message=f"audit sample of {plan.n} of {plan.lot_size} labels",
+                fmt=None,
+                files=[],
+                options=samples.plan_record(
+                    plan, drawn.seed, drawn.stratify, drawn.rev, drawn.commit
+                ),
+                counts={"samples": rows.num_rows},
+            )
+        return drawn
 
-    def record_sample(self, sample_id: str, path: str | Path, *, confidence: float | None = None):
-        """Record a sample's outcomes as audit review passes; the lot decision and bound."""
-        from lineage.audit.samples import record_results
+    def record_sample(
+        self, sample_id: str, path: str | Path, *, confidence: float | None = None
+    ) -> LotDecision:
+        """Stage a sample's outcomes (CSV) as review passes of kind ``audit`` and decide
+        the lot, with the Clopper-Pearson bound on the defect rate."""
+        from lineage.audit import samples
 
-        return record_results(self, sample_id, path, confidence=confidence)
+        path = Path(path)
+        with self._writing():
+            txn_id = ids.time_id("t")
+            with self.at(None) as snap:
+                decision, table = samples.record_results(
+                    snap, sample_id, path, txn_id, confidence=confidence
+                )
+            self._stage(
+                txn_id,
+                "review",
+                {"reviews": table},
+                message=f"audit results of sample {sample_id}",
+                fmt="csv",
+                files=[path],
+                options={"sample_id": sample_id},
+                counts={"reviews": table.num_rows, "defects": decision.defects},
+            )
+        return decision
 
-    def agreement(self, rev: str | None = None, *, by: str = "pair", iou_threshold: float = 0.5):
+    def agreement(
+        self, rev: str | None = None, *, by: str = "pair", iou_threshold: float = 0.5
+    ) -> pa.Table:
         """Agreement figures of ``rev`` per annotator pair, annotator or class (Arrow table)."""
-        from lineage.audit.agreement import agreement
+        from lineage.audit.agreement import agreement, check_options
 
-        return agreement(self, rev, by=by, iou_threshold=iou_threshold)
+        check_options(by, iou_threshold)
+        with self.at(rev) as snap:
+            return agreement(snap, by=by, iou_threshold=iou_threshold)
 
-    def stats(self, rev: str | None = None) -> dict:
+    def stats(self, rev: str | None = None) -> dict[str, pa.Table]:
         """Dataset health of ``rev``: one Arrow table per section."""
         from lineage.audit.health import stats
 
-        return stats(self, rev)
+        with self.at(rev) as snap:
+            return stats(snap)
 
-    def verify(self, rev: str | None = None, since: str | None = None):
+    @staticmethod
+    def stats_sql() -> dict[str, str]:
+        """The SQL of each ``stats`` section (``lineage stats --sql``)."""
+        from lineage.audit.health import SECTION_SQL
+
+        return {name: sql().strip() for name, sql in SECTION_SQL.items()}
+
+    def verify(self, rev: str | None = None, since: str | None = None) -> VerifyResult:
         """Check stored files against their hashes, the transaction hash chain, append-only
-        history and earlier tags (see lineage.store.verify); a VerifyResult."""
-        from lineage.store.verify import verify
+        history and earlier tags (see lineage.versioning.verify)."""
+        from lineage.versioning.verify import verify
 
-        return verify(self, rev, since)
+        return verify(self.layout, self.git, rev, since)
+
+    def consistency_proof(self, since_tag: str, rev: str | None = None) -> ConsistencyProof:
+        """RFC 9162 proof that ``rev`` (default HEAD) only appended to ``since_tag``."""
+        from lineage.versioning.proofs import consistency_proof
+
+        return consistency_proof(self.layout, self.git, since_tag, rev)
+
+    def inclusion_proof(self, label_id: str, rev: str | None = None) -> InclusionProof:
+        """RFC 9162 inclusion proof of the transaction that wrote ``label_id``'s current
+        revision in ``rev`` (default HEAD), with the segment (and its SHA-256) holding it."""
+        from lineage.versioning.manifests import commit_of
+        from lineage.versioning.proofs import inclusion_proof
+
+        commit = commit_of(self.git, rev)
+        if commit is None:
+            raise InputError("the repository has no commits yet", field="rev")
+        with self.at(commit.hexsha) as snap:  # opening checks every segment's hash
+            found = snap.arrow(
+                "SELECT revision, txn_id FROM label_events WHERE label_id = ? "
+                "ORDER BY revision DESC LIMIT 1",
+                [label_id],
+            ).to_pylist()
+        if not found:
+            raise InputError(
+                f"no label '{label_id}' in {rev or 'HEAD'}",
+                field="label_id",
+                hint="see `lineage query`",
+            )
+        row = found[0]
+        return inclusion_proof(
+            self.layout, commit, label_id, row["revision"], row["txn_id"], rev or "HEAD"
+        )
 
     def log(self, rev: str = "HEAD") -> list[dict]:
         """Versions that changed the store, newest first, with their transactions."""
@@ -734,10 +926,9 @@ class Repo:
         """Download missing store files, and replace corrupt ones (DVC cache or work tree)
         with the remote's good copies; repairs are listed in ``notes``."""
         from lineage.errors import IntegrityError
-        from lineage.store.verify import repair
 
         with self._writing():
-            fixed = repair(self, remote)
+            fixed = self.repair(remote)
             self.notes += [f"repaired {f} from the remote" for f in fixed.repaired]
             if fixed.failed:
                 raise IntegrityError(
@@ -746,6 +937,13 @@ class Repo:
                     hint="push a good copy from another clone, then pull again",
                 )
             return dvcstore.pull(self.root, remote) + len(fixed.repaired)
+
+    def repair(self, remote: str | None = None) -> RepairResult:
+        """Replace corrupt cache and work-tree files (any version) by the remote's good
+        copies; what was repaired and what could not be (``pull`` runs this first)."""
+        from lineage.versioning.repair import repair
+
+        return repair(self.layout, self.git, remote)
 
     # ------------------------------------------------------------------ export
 
@@ -788,6 +986,13 @@ class Repo:
         return formats.get(fmt).write(
             data, Path(out), ExportOptions(pseudonymize_key=pseudonymize_key, extra=extra or {})
         )
+
+
+def interrupt_queries() -> None:
+    """Stop every query running in this process (Ctrl-C)."""
+    from lineage.query import stream
+
+    stream.interrupt_all()
 
 
 def _checkpoint_settings(config: dict) -> tuple[float, int]:

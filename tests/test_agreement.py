@@ -14,11 +14,16 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from lineage import geometry
-from lineage.audit.agreement import agreement, annotator_figures
+from lineage.audit.agreement import annotator_figures as _figures
 from lineage.audit.checks import rejection_rates_sql
 from lineage.errors import InputError
 from lineage.repo import Repo
 from tests.conftest import make_git, write_jsonl
+
+
+def annotator_figures(repo):
+    with repo.at() as snap:
+        return _figures(snap)
 
 
 def box(asset, cls, bbox, who, label_id=None, **extra):
@@ -68,7 +73,7 @@ def objects_repo(tmp_path_factory):
 
 
 def test_object_matching_exact_figures(objects_repo):
-    f = figures(agreement(objects_repo, by="pair"), annotator_a="alice", annotator_b="bob")
+    f = figures(objects_repo.agreement(by="pair"), annotator_a="alice", annotator_b="bob")
     assert f["shared_assets"]["value"] == 1 and f["shared_assets"]["note"] is None
     # 3 matched (exact, shifted, swapped), 1 missed, 1 extra
     assert f["object_precision"]["value"] == 0.75 and f["object_precision"]["n_items"] == 4
@@ -85,14 +90,14 @@ def test_object_matching_exact_figures(objects_repo):
 
 def test_object_matching_threshold(objects_repo):
     # at 0.7 the shifted box (IoU 2/3) no longer matches: a miss and an extra more
-    f = figures(agreement(objects_repo, by="pair", iou_threshold=0.7))
+    f = figures(objects_repo.agreement(by="pair", iou_threshold=0.7))
     assert f["object_precision"]["value"] == 0.5
     assert f["object_f1"]["n_items"] == 6
     assert f["object_mean_iou"]["value"] == 1.0
 
 
 def test_objects_by_class(objects_repo):
-    t = agreement(objects_repo, by="class")
+    t = objects_repo.agreement(by="class")
     car, person, bike = (figures(t, class_name=c) for c in ("car", "person", "bike"))
     # only same-class pairs match: car 1 of alice's 2, person 1 of bob's 2, bike none
     assert (car["object_precision"]["value"], car["object_recall"]["value"]) == (1.0, 0.5)
@@ -136,7 +141,7 @@ def test_class_statistics_equal_the_references(repo, tmp_path, seed):
     for a, who, cls in rows:
         grid[RATERS.index(who), assets.index(a)] = CATEGORIES.index(cls)
 
-    by_pair = agreement(repo, by="pair")
+    by_pair = repo.agreement(by="pair")
     for i, j in ((0, 1), (0, 2), (1, 2)):
         both = ~np.isnan(grid[i]) & ~np.isnan(grid[j])
         f = figures(by_pair, annotator_a=RATERS[i], annotator_b=RATERS[j])
@@ -147,7 +152,7 @@ def test_class_statistics_equal_the_references(repo, tmp_path, seed):
             np.mean(grid[i, both] == grid[j, both])
         )
 
-    overall = figures(agreement(repo, by="class"), class_name=None)
+    overall = figures(repo.agreement(by="class"), class_name=None)
     alpha = krippendorff.alpha(reliability_data=grid, level_of_measurement="nominal")
     assert overall["image_krippendorff_alpha"]["value"] == pytest.approx(alpha, abs=1e-9)
     # Fleiss over the items with the most common number of raters
@@ -171,7 +176,7 @@ def test_one_vs_rest_alpha_per_class(repo, tmp_path):
     grid = np.full((len(RATERS), len(assets)), np.nan)
     for a, who, cls in rows:
         grid[RATERS.index(who), assets.index(a)] = float(cls == "night")
-    night = figures(agreement(repo, by="class"), class_name="night")
+    night = figures(repo.agreement(by="class"), class_name="night")
     expected = krippendorff.alpha(reliability_data=grid, level_of_measurement="nominal")
     assert night["image_alpha_one_vs_rest"]["value"] == pytest.approx(expected, abs=1e-9)
 
@@ -188,7 +193,7 @@ def test_consensus(repo, tmp_path):
         # i4: alice alone with bob; bob's answer is the others' consensus for alice
         image("i4", "night", "alice"), image("i4", "dusk", "bob"),
     ])  # fmt: skip
-    t = agreement(repo, by="annotator")
+    t = repo.agreement(by="annotator")
     alice, carol = figures(t, annotator_id="alice"), figures(t, annotator_id="carol")
     assert alice["consensus_agreement"]["value"] == pytest.approx(2 / 3)
     assert alice["consensus_agreement"]["n_items"] == 3  # i1, i2, i4 (i3 is a tie)
@@ -214,7 +219,7 @@ def test_gold_from_label_studio_ground_truth(repo, tmp_path):
         image("g2", "night", "bob"),
         image("g2", "day", "carol"),
     ])  # fmt: skip
-    t = agreement(repo, by="annotator")
+    t = repo.agreement(by="annotator")
     bob, carol, lead = (figures(t, annotator_id=w) for w in ("bob", "carol", "lead"))
     assert (bob["gold_object_precision"]["value"], bob["gold_object_recall"]["value"]) == (1, 0.5)
     assert carol["gold_object_precision"]["value"] == pytest.approx(2 / 3)
@@ -253,7 +258,7 @@ def test_gold_reviews_rejections_and_fixes(repo, tmp_path):
         box("a.jpg", "car", [40, 0, 10, 10], "rita", "l3"),  # unchanged geometry: IoU 1
         box("a.jpg", "car", [61, 0, 10, 10], "alice", "l4"),
     ], name="fixes.jsonl", mode="patch")  # fmt: skip
-    t = agreement(repo, by="annotator")
+    t = repo.agreement(by="annotator")
     alice, bob = figures(t, annotator_id="alice"), figures(t, annotator_id="bob")
     assert alice["rejection_rate"]["value"] == 0.25 and alice["rejection_rate"]["n_items"] == 4
     assert alice["fix_rate"]["value"] == 0.25
@@ -281,7 +286,7 @@ def test_fixes_do_not_count_as_the_fixers_labels(repo, tmp_path):
         ).fetchall()
     load(repo, tmp_path, [box("a1.jpg", "car", [50, 50, 100, 100], "rita", bob_car)],
          name="fix.jsonl", mode="patch")  # fmt: skip
-    t = agreement(repo, by="pair")
+    t = repo.agreement(by="pair")
     assert {(r["annotator_a"], r["annotator_b"]) for r in t.to_pylist()} == {("alice", "bob")}
     assert figures(t)["object_f1"]["value"] == 0.75
 
@@ -291,7 +296,7 @@ def test_model_labels_are_not_raters(repo, tmp_path):
         *OBJECTS,
         box("a1.jpg", "car", [0, 0, 100, 100], "det-v1", source="model", model_version="det-v1"),
     ])  # fmt: skip
-    pairs = {(r["annotator_a"], r["annotator_b"]) for r in agreement(repo).to_pylist()}
+    pairs = {(r["annotator_a"], r["annotator_b"]) for r in repo.agreement().to_pylist()}
     assert pairs == {("alice", "bob")}
 
 
@@ -302,14 +307,14 @@ def test_annotator_figures(objects_repo):
     assert figs["alice"]["agreement"] == 0.75 and figs["alice"]["n_items"] == 5
     assert math.isnan(figs["alice"]["rejection_rate"]) and figs["alice"]["n_reviewed"] == 0
     with objects_repo.at(None) as snap:  # an open snapshot, as audit hooks have
-        assert annotator_figures(objects_repo, snapshot=snap)["bob"]["agreement"] == 0.75
+        assert _figures(snap)["bob"]["agreement"] == 0.75
 
 
 def test_nothing_to_compare(repo, tmp_path):
     load(repo, tmp_path, [box("a.jpg", "car", [0, 0, 10, 10], "alice")])
     for by in ("pair", "class"):
-        assert agreement(repo, by=by).num_rows == 0
-    assert agreement(repo, by="pair").column_names == [
+        assert repo.agreement(by=by).num_rows == 0
+    assert repo.agreement(by="pair").column_names == [
         "annotator_a", "annotator_b", "figure", "value", "n_items", "note",
     ]  # fmt: skip
 
@@ -323,7 +328,7 @@ def test_nothing_to_compare(repo, tmp_path):
 )
 def test_bad_arguments(objects_repo, kwargs, message):
     with pytest.raises(InputError) as err:
-        agreement(objects_repo, **kwargs)
+        objects_repo.agreement(**kwargs)
     assert message in err.value.message
 
 
@@ -349,11 +354,11 @@ def test_label_studio_ground_truth_end_to_end(repo, tmp_path):
     ]}  # fmt: skip
     (tmp_path / "export.json").write_text(json.dumps([task]))
     repo.import_("labelstudio", tmp_path / "export.json")
-    second = figures(agreement(repo, by="annotator"), annotator_id="2")
+    second = figures(repo.agreement(by="annotator"), annotator_id="2")
     assert second["gold_object_precision"]["value"] == 1.0
     assert second["gold_object_recall"]["value"] == 0.5  # missed the gold person
     assert second["gold_class_agreement"]["value"] == 0.0  # night, gold says day
-    assert "gold_object_f1" not in figures(agreement(repo, by="annotator"), annotator_id="1")
+    assert "gold_object_f1" not in figures(repo.agreement(by="annotator"), annotator_id="1")
 
 
 def test_polygons_are_compared_as_masks_at_the_image_size(repo, tmp_path):
@@ -373,14 +378,14 @@ def test_polygons_are_compared_as_masks_at_the_image_size(repo, tmp_path):
             "SELECT * FROM labels WHERE shape = 'polygon' ORDER BY annotator_id"
         ).to_arrow_table()
     assert geometry.iou_matrix(polys.slice(0, 1), polys.slice(1, 1), 48, 64)[0, 0] < 0.5
-    f = figures(agreement(repo))
+    f = figures(repo.agreement())
     assert (f["object_precision"]["value"], f["object_recall"]["value"]) == (0.5, 0.5)
     assert f["object_mean_iou"]["value"] == 1.0  # only the boxes matched
 
 
 def test_empty_store(repo):
     for by in ("pair", "annotator", "class"):
-        assert agreement(repo, by=by).num_rows == 0
+        assert repo.agreement(by=by).num_rows == 0
     assert annotator_figures(repo) == {}
 
 

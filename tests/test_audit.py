@@ -17,10 +17,9 @@ import pytest
 from lineage.audit import run as audit_run
 from lineage.audit.checks import CHECK_IDS, CHECKS, Finding, coverage, coverage_sql
 from lineage.audit.policy import Policy, load_policy, parse_policy
-from lineage.audit.report import render_report, svg_bar_chart, text_bars
-from lineage.audit.run import audit
 from lineage.errors import InputError
 from lineage.repo import Repo
+from lineage.show.report import render_report, svg_bar_chart, text_bars
 from tests.conftest import make_git, write_jsonl
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
@@ -166,7 +165,7 @@ def bad(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bad_result(bad):
     repo, policy = bad
-    return audit(repo, None, load_policy(policy))
+    return repo.audit(None, policy=load_policy(policy))
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +191,7 @@ def test_one_violation_of_each_kind_gives_exactly_those_findings(bad_result):
 
 def test_clean_dataset_passes(clean):
     repo, policy = clean
-    result = audit(repo, None, load_policy(policy))
+    result = repo.audit(None, policy=load_policy(policy))
     assert result.findings == []
     assert result.passed and result.exit_code == 0
     statuses = {c.id: c.status for c in result.checks}
@@ -241,7 +240,7 @@ def test_policy_switches_and_severities(bad):
             "severity": {"trace.asset": "off", "review.rejected": "info"},
         }
     )
-    result = audit(repo, None, policy)
+    result = repo.audit(None, policy=policy)
     got = {f.check: f for f in result.findings}
     for off in ("trace.asset", "model.human_accept", "duties.self_review", "coverage.passes",
                 "coverage.edited_after_review", "limits.rejection_rate"):  # fmt: skip
@@ -257,13 +256,13 @@ def test_policy_switches_and_severities(bad):
 def test_hook_fills_the_integrity_slot(bad):
     repo, policy = bad
 
-    def verify(repo, snap, policy, examples):
+    def verify(snap, policy, examples, verified):
         return [Finding("integrity", "Segment hash mismatch", "error", "segment", 1,
                         ["seg-1"], "SELECT 1", "tampered")]  # fmt: skip
 
     audit_run.register_hook("integrity", verify)
     try:
-        result = audit(repo, None, Policy(severity={"trace.asset": "off"}))
+        result = repo.audit(None, policy=Policy(severity={"trace.asset": "off"}))
     finally:
         audit_run.register_hook("integrity", None)
     status = {c.id: (c.status, c.count) for c in result.checks}

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from lineage.changes import COLUMNS, GEOMETRY_COLUMNS, Change
-from lineage.formats.identity import CONTENT
 from lineage.query import diff as d
 from lineage.repo import Repo
+from lineage.store.identity import CONTENT
 from tests.conftest import make_git, write_jsonl
 
 # --------------------------------------------------------------------------- scenario
@@ -123,7 +123,7 @@ def scenario() -> Scenario:
 
 
 def _rows(repo: Repo, a, b, **kw) -> list[dict]:
-    with d.open_diff(repo, a, b, **kw) as res:
+    with repo.diff(a, b, **kw) as res:
         return res.relation.to_arrow_table().to_pylist()
 
 
@@ -186,7 +186,7 @@ def test_b_to_a_is_the_mirror_of_a_to_b(fast):
 
 def test_fast_path_is_taken_only_for_ancestors():
     s = scenario()
-    with d.open_diff(s.repo, "v1", "v2") as res:
+    with s.repo.diff("v1", "v2") as res:
         assert res.fast
         new = d.plan(res.pair.base, res.pair.files).new_files
         # the one label_events and one reviews segment that v2 added, and nothing else
@@ -194,7 +194,7 @@ def test_fast_path_is_taken_only_for_ancestors():
         assert res.sql.count("read_parquet(") == 2
         assert all(str(p) in res.sql for p in new["label_events"] + new["reviews"])
         assert "a.labels WHERE label_id IN" in res.sql
-    with d.open_diff(s.repo, "v2", "v1") as res:
+    with s.repo.diff("v2", "v1") as res:
         assert not res.fast
         assert "read_parquet" not in res.sql
     with pytest.raises(ValueError):
@@ -223,7 +223,7 @@ def _expected_summary(rows: list[dict]) -> dict:
 
 def test_summary_counts_per_kind_class_annotator_asset():
     s = scenario()
-    with d.open_diff(s.repo, "v1", "v2") as res:
+    with s.repo.diff("v1", "v2") as res:
         summary = res.summary()
         rows = res.relation.to_arrow_table().to_pylist()
     assert summary == _expected_summary(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lineage.audit.health import SECTIONS, degenerate_sql, duplicates_sql, stats
+from lineage.audit.health import SECTIONS, degenerate_sql, duplicates_sql
 from lineage.repo import Repo
 from tests.conftest import make_git, write_jsonl
 
@@ -58,7 +58,7 @@ def health_repo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def health(health_repo):
-    return stats(health_repo)
+    return health_repo.stats()
 
 
 def rows(health, section, key):
@@ -144,7 +144,7 @@ def test_unlabelled_assets(health):
 
 
 def test_empty_store(repo):
-    health = stats(repo)
+    health = repo.stats()
     assert health["classes"].num_rows == 0
     assert health["imbalance"].num_rows == 0
     assert [r["labels"] for r in health["degenerate"].to_pylist()] == [0] * 5

@@ -14,7 +14,6 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from lineage.errors import InputError
-from lineage.query import history as h
 from lineage.repo import Repo
 from tests.conftest import make_git, write_jsonl
 
@@ -108,9 +107,8 @@ def story() -> Story:
 
 
 def _history(repo, label_id=None, rev=None, **kw) -> list[dict]:
-    snap, lid = h.open_history(repo, label_id, rev, **kw)
-    with snap:
-        return snap.con.sql(h.history_sql(lid)).to_arrow_table().to_pylist()
+    with repo.history(label_id, rev, **kw) as rows:
+        return rows.to_pylist()
 
 
 def _coco_iou(a, b, height=80, width=100) -> float:
@@ -194,10 +192,8 @@ def test_unknown_label_is_an_input_error_with_a_hint():
 
 def test_flat_rows_put_reviews_under_their_revision():
     s = story()
-    snap, lid = h.open_history(s.repo, H1)
-    with snap:
-        rel = snap.con.sql(h.history_rows_sql(lid))
-        rows = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+    with s.repo.history(H1, form="rows") as found:
+        rows = found.to_pylist()
     assert [(r["row_type"], r["revision"], r["pass"]) for r in rows] == [
         ("revision", 1, None),
         ("review", 1, 1),
@@ -212,9 +208,8 @@ def test_flat_rows_put_reviews_under_their_revision():
 @pytest.mark.parametrize("rev", [None, "v2", "v1"])
 def test_blame_agrees_with_history(rev):
     s = story()
-    snap = h.open_blame(s.repo, "img.jpg", rev)
-    with snap:
-        blamed = snap.con.sql(h.blame_sql("img.jpg")).to_arrow_table().to_pylist()
+    with s.repo.blame("img.jpg", rev) as rows:
+        blamed = rows.to_pylist()
     expected_ids = {None: [H1], "v2": [H1], "v1": [H1, H2]}[rev]
     assert sorted(b["label_id"] for b in blamed) == expected_ids
     for b in blamed:
@@ -229,5 +224,5 @@ def test_blame_agrees_with_history(rev):
 def test_blame_of_an_unknown_asset():
     s = story()
     with pytest.raises(InputError) as err:
-        h.open_blame(s.repo, "missing.jpg")
+        s.repo.blame("missing.jpg")
     assert err.value.message == "no asset 'missing.jpg' in the work state"

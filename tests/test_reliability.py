@@ -22,7 +22,6 @@ from lineage.errors import IntegrityError, LineageError
 from lineage.repo import Repo
 from lineage.store import staging
 from lineage.store.lock import write_lock
-from lineage.store.verify import verify
 from lineage.versioning.revision import resolve
 from tests.conftest import make_git, write_jsonl
 
@@ -112,7 +111,7 @@ def batch(tmp_path: Path, n: int, size: int = 3) -> Path:
 
 
 def assert_verified(root: Path) -> None:
-    result = verify(Repo.open(root))
+    result = Repo.open(root).verify()
     assert result.ok, result.problems
 
 

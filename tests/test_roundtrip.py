@@ -175,7 +175,8 @@ def test_across_formats_nothing_changes_that_b_carries(source, a, b, tmp_path):
         assert result.txn_id is None, (result.rows, result.created, result.updated)
         return
     assert result.created == result.deleted == 0  # identity survives the trip
-    changes = source.diff("HEAD").to_arrow_table().to_pylist()
+    with source.diff("HEAD") as diff:
+        changes = diff.relation.to_arrow_table().to_pylist()
     assert len(changes) == result.updated
     for change in changes:
         assert set(change["kinds"]) <= LOST[a] | {"geometry"}, change["kinds"]

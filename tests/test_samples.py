@@ -10,11 +10,17 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from lineage.audit.policy import Policy
-from lineage.audit.run import audit
-from lineage.audit.samples import choose_plan, draw_sample, record_results, sample_rows
+from lineage.audit.samples import choose_plan
+from lineage.audit.samples import sample_rows as _sample_rows
 from lineage.errors import InputError
 from lineage.repo import Repo
 from tests.conftest import make_git, write_jsonl
+
+
+def sample_rows(repo, sample_id):
+    with repo.at() as snap:
+        return _sample_rows(snap, sample_id)
+
 
 CLASSES = ["car"] * 10 + ["person"] * 6 + ["bike"] * 4  # a lot of 20 labels
 
@@ -40,9 +46,9 @@ def _ids(result) -> list[str]:
 
 def test_same_seed_same_sample(lot):
     repo, _ = lot
-    a = draw_sample(repo, seed=7)
-    b = draw_sample(repo, seed=7)
-    c = draw_sample(repo, seed=8)
+    a = repo.sample(seed=7)
+    b = repo.sample(seed=7)
+    c = repo.sample(seed=8)
     assert a.sample_id != b.sample_id
     assert _ids(a) == _ids(b) and _ids(a) != _ids(c)
     # ISO 2859-1: a lot of 20 at level II is code letter C; AQL 1.0 points down to E
@@ -52,7 +58,7 @@ def test_same_seed_same_sample(lot):
 
 def test_sample_is_stored_as_its_own_transaction(lot):
     repo, _ = lot
-    result = draw_sample(repo, seed=11, aql=10)
+    result = repo.sample(seed=11, aql=10)
     plan, rows = sample_rows(repo, result.sample_id)
     assert rows.column("label_id").to_pylist() == _ids(result)
     assert rows.column("draw_order").to_pylist() == list(range(1, 6))
@@ -67,7 +73,7 @@ def test_sample_is_stored_as_its_own_transaction(lot):
 
 def test_zero_acceptance_plan_size(lot):
     repo, _ = lot
-    result = draw_sample(repo, seed=1, confidence=0.95, max_defect_rate=0.1)
+    result = repo.sample(seed=1, confidence=0.95, max_defect_rate=0.1)
     # 2 defects in 20; P(no defect in n) = C(18, n) / C(20, n) must be <= 5 %
     n = next(k for k in range(1, 21) if math.comb(18, k) / math.comb(20, k) <= 0.05)
     assert (result.plan.n, result.plan.ac, result.plan.re) == (n, 0, 1) == (16, 0, 1)
@@ -76,25 +82,25 @@ def test_zero_acceptance_plan_size(lot):
 
 def test_stratified_sample(lot):
     repo, _ = lot
-    result = draw_sample(repo, seed=3, stratify="class")
+    result = repo.sample(seed=3, stratify="class")
     rows = result.labels.to_pylist()
     assert all(r["stratum"] == r["class_name"] for r in rows)
     per = {c: sum(r["class_name"] == c for r in rows) for c in ("car", "person", "bike")}
     # 13 * (10, 6, 4) / 20 = 6.5, 3.9, 2.6: floors 6, 3, 2; the two left go to the
     # largest remainders (person .9, bike .6)
     assert per == {"car": 6, "person": 4, "bike": 3}
-    again = draw_sample(repo, seed=3, stratify="class")
+    again = repo.sample(seed=3, stratify="class")
     assert _ids(again) == _ids(result)
 
 
 def test_bad_sample_options(lot):
     repo, _ = lot
     with pytest.raises(InputError, match="not both"):
-        draw_sample(repo, aql=1.0, max_defect_rate=0.02)
+        repo.sample(aql=1.0, max_defect_rate=0.02)
     with pytest.raises(InputError, match="cannot stratify by 'asset'"):
-        draw_sample(repo, stratify="asset")
+        repo.sample(stratify="asset")
     with pytest.raises(InputError, match="not in the ISO 2859-1 series"):
-        draw_sample(repo, aql=3.0)
+        repo.sample(aql=3.0)
     with pytest.raises(InputError, match="confidence"):
         choose_plan(20, confidence=1.5)
 
@@ -108,9 +114,9 @@ def _results(path, ids, defects=(), reviewer="qa1"):
 
 def test_record_iso_plan_accepts_within_ac(lot):
     repo, tmp = lot
-    sample = draw_sample(repo, seed=5, aql=10)  # n=5, Ac=1, Re=2
+    sample = repo.sample(seed=5, aql=10)  # n=5, Ac=1, Re=2
     ids = _ids(sample)
-    out = record_results(repo, sample.sample_id, _results(tmp / "r1.csv", ids, {ids[0]}))
+    out = repo.record_sample(sample.sample_id, _results(tmp / "r1.csv", ids, {ids[0]}))
     assert (out.n, out.defects, out.ac, out.re, out.decision) == (5, 1, 1, 2, "accept")
     expected = proportion_confint(1, 5, alpha=0.10, method="beta")[1]  # one-sided 95 %
     assert out.defect_rate_upper == pytest.approx(expected, rel=1e-9)
@@ -127,19 +133,19 @@ def test_record_iso_plan_accepts_within_ac(lot):
     assert {r[0]: r[4] for r in rows}[ids[0]] == "reject"
     assert json.loads(opts) == {"sample_id": sample.sample_id}
     # the defect shows up in the audit as a rejected label still in the dataset
-    result = audit(repo, None, Policy(required_passes=0))
+    result = repo.audit(None, policy=Policy(required_passes=0))
     rejected = next(f for f in result.findings if f.check == "review.rejected")
     assert ids[0] in rejected.examples
 
 
 def test_record_zero_acceptance_rejects_on_one_defect(lot):
     repo, tmp = lot
-    sample = draw_sample(repo, seed=9, confidence=0.9, max_defect_rate=0.2)
+    sample = repo.sample(seed=9, confidence=0.9, max_defect_rate=0.2)
     ids = _ids(sample)
-    out = record_results(repo, sample.sample_id, _results(tmp / "r2.csv", ids, {ids[-1]}))
+    out = repo.record_sample(sample.sample_id, _results(tmp / "r2.csv", ids, {ids[-1]}))
     assert (out.defects, out.decision, out.confidence) == (1, "reject", 0.9)
-    clean = draw_sample(repo, seed=9, confidence=0.9, max_defect_rate=0.2)
-    ok = record_results(repo, clean.sample_id, _results(tmp / "r3.csv", _ids(clean)))
+    clean = repo.sample(seed=9, confidence=0.9, max_defect_rate=0.2)
+    ok = repo.record_sample(clean.sample_id, _results(tmp / "r3.csv", _ids(clean)))
     assert ok.decision == "accept"
     assert ok.defect_rate_upper == pytest.approx(1 - 0.1 ** (1 / ok.n))  # 0 defects: closed form
     # the second audit of the same revisions is a later pass than the first
@@ -157,27 +163,27 @@ def test_record_zero_acceptance_rejects_on_one_defect(lot):
 
 def test_record_refuses_bad_results(lot):
     repo, tmp = lot
-    sample = draw_sample(repo, seed=21, aql=10)
+    sample = repo.sample(seed=21, aql=10)
     ids = _ids(sample)
     other = next(f"l{i:02d}" for i in range(20) if f"l{i:02d}" not in ids)
     bad = _results(tmp / "bad.csv", [*ids[:2], other, *ids[2:]])
     with pytest.raises(InputError) as err:
-        record_results(repo, sample.sample_id, bad)
+        repo.record_sample(sample.sample_id, bad)
     assert (err.value.record, err.value.field) == ("line 4", "label_id")
     assert f"label '{other}' is not in the sample" in str(err.value)
     with pytest.raises(InputError, match="already has an outcome on line 2"):
-        record_results(repo, sample.sample_id, _results(tmp / "dup.csv", [ids[0], *ids]))
+        repo.record_sample(sample.sample_id, _results(tmp / "dup.csv", [ids[0], *ids]))
     with pytest.raises(InputError, match="1 sampled label"):
-        record_results(repo, sample.sample_id, _results(tmp / "short.csv", ids[1:]))
+        repo.record_sample(sample.sample_id, _results(tmp / "short.csv", ids[1:]))
     (tmp / "outcome.csv").write_text(f"label_id,outcome,reviewer_id\n{ids[0]},maybe,qa1\n")
     with pytest.raises(InputError, match="'maybe' is not one of ok, defect") as err:
-        record_results(repo, sample.sample_id, tmp / "outcome.csv")
+        repo.record_sample(sample.sample_id, tmp / "outcome.csv")
     assert err.value.field == "outcome"
     (tmp / "cols.csv").write_text("label_id,verdict\n")
     with pytest.raises(InputError, match="missing column"):
-        record_results(repo, sample.sample_id, tmp / "cols.csv")
+        repo.record_sample(sample.sample_id, tmp / "cols.csv")
     with pytest.raises(InputError, match="no sample 'nope'"):
-        record_results(repo, "nope", bad)
+        repo.record_sample("nope", bad)
     with repo.at(None) as snap:  # nothing was staged by the refused files
         recorded = snap.con.sql(
             "SELECT count(*) FROM transactions WHERE json_extract_string(options, '$.sample_id') = ?",

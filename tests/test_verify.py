@@ -16,7 +16,6 @@ from lineage.repo import Repo
 from lineage.store import chain, merkle
 from lineage.store import schema as schemas
 from lineage.store.integrity import check_segments
-from lineage.store.verify import consistency_proof, inclusion_proof, repair, verify
 from lineage.versioning import dvcstore, gitrepo
 from lineage.versioning.revision import resolve
 from tests.conftest import write_jsonl
@@ -126,14 +125,14 @@ def alter_annotator(store: Path, relink: bool) -> None:
 
 def test_intact_store_verifies_with_merkle_root_over_txn_hashes(repo, tmp_path):
     build(repo, tmp_path)
-    result = verify(repo)
+    result = repo.verify()
     assert result.ok, result.problems
     rows = chain_rows(repo)
     assert result.transactions == len(rows) == 4  # guideline + 3 imports
     assert result.root == merkle.root([bytes.fromhex(r["hash"]) for r in rows]).hex()
     assert [c.since for c in result.consistency] == ["v1", "v2"]
     assert all(c.verified for c in result.consistency)
-    assert verify(repo, rev="v1").transactions == 2
+    assert repo.verify(rev="v1").transactions == 2
 
 
 def test_empty_repository_verifies(tmp_path):
@@ -141,7 +140,7 @@ def test_empty_repository_verifies(tmp_path):
 
     make_git(tmp_path / "r")
     r = Repo.init(tmp_path / "r")
-    result = verify(r)
+    result = r.verify()
     assert result.ok and result.commit is None and result.transactions == 0
 
 
@@ -158,7 +157,7 @@ def test_corrupt_cache_segment_is_named_with_its_transaction(repo, tmp_path, dam
     else:
         os.chmod(seg.path, 0o644)
         seg.path.write_bytes(seg.path.read_bytes()[:100])
-    result = verify(repo)
+    result = repo.verify()
     assert not result.ok
     (p,) = result.failed("files")
     assert p.file == seg.relpath
@@ -170,7 +169,7 @@ def test_corrupt_transactions_file_is_detected(repo, tmp_path):
     build(repo, tmp_path, 1)
     seg = segment(repo, "transactions")
     flip_byte(seg.path)
-    result = verify(repo)
+    result = repo.verify()
     assert [p.file for p in result.failed("files")] == [seg.relpath]
     assert result.transactions == 0  # the chain is not read from a corrupt file
 
@@ -180,9 +179,9 @@ def test_corrupt_work_tree_copy_is_detected(repo, tmp_path):
     seg = segment(repo, "label_events")
     work = repo.layout.store / seg.relpath
     flip_byte(work)
-    (p,) = verify(repo).failed("files")
+    (p,) = repo.verify().failed("files")
     assert p.file == f"annotations/{seg.relpath}" and "work-tree copy" in p.message
-    assert verify(repo, rev="v1").ok is False  # v1 is HEAD
+    assert repo.verify(rev="v1").ok is False  # v1 is HEAD
 
 
 def test_corrupt_directory_manifest_is_detected(repo, tmp_path):
@@ -196,10 +195,10 @@ def test_corrupt_directory_manifest_is_detected(repo, tmp_path):
     entries[0]["md5"] = "0" * 32  # still valid JSON: points a segment elsewhere
     path.write_text(json.dumps(entries))
     with pytest.raises(IntegrityError, match="does not match its md5"):
-        verify(repo)  # no file of it can be trusted: nothing further is checked
+        repo.verify()  # no file of it can be trusted: nothing further is checked
     path.write_text("{not json")
     with pytest.raises(IntegrityError, match="corrupt"):
-        verify(repo)
+        repo.verify()
 
 
 def test_readers_refuse_a_corrupt_segment(repo, tmp_path):
@@ -223,11 +222,11 @@ def test_repair_fetches_good_copies_from_the_remote(repo, tmp_path):
     work_seg = segment(repo, "label_events", newest=True)
     flip_byte(old.path, keep_mtime=True)
     flip_byte(repo.layout.store / work_seg.relpath, keep_mtime=True)
-    assert not verify(repo).ok
-    fixed = repair(repo)
+    assert not repo.verify().ok
+    fixed = repo.repair()
     assert fixed.failed == []
     assert sorted(fixed.repaired) == sorted([old.relpath, f"annotations/{work_seg.relpath}"])
-    assert verify(repo).ok and verify(repo, rev="v1").ok
+    assert repo.verify().ok and repo.verify(rev="v1").ok
 
 
 def test_repair_reports_what_the_remote_lacks(repo, tmp_path):
@@ -235,7 +234,7 @@ def test_repair_reports_what_the_remote_lacks(repo, tmp_path):
     repo.remote_add("backup", str(tmp_path / "remote"))  # never pushed
     seg = segment(repo, "label_events")
     flip_byte(seg.path)
-    fixed = repair(repo)
+    fixed = repo.repair()
     assert fixed.repaired == [] and fixed.failed == [seg.relpath]
 
 
@@ -245,7 +244,7 @@ def test_repair_reports_what_the_remote_lacks(repo, tmp_path):
 def test_segment_replaced_in_a_later_commit(repo, tmp_path):
     build(repo, tmp_path, 2)
     rewrite_store(repo, lambda store: alter_annotator(store, relink=False))
-    result = verify(repo)
+    result = repo.verify()
     assert result.failed("files")[0].message.startswith("label_events/")
     assert "SHA-256 recorded by transaction" in result.failed("files")[0].message
     assert "replaced label_events/" in result.failed("append-only")[0].message
@@ -254,7 +253,7 @@ def test_segment_replaced_in_a_later_commit(repo, tmp_path):
 def test_forged_chain_is_caught_by_append_only_and_by_the_tag(repo, tmp_path):
     build(repo, tmp_path, 2)
     rewrite_store(repo, lambda store: alter_annotator(store, relink=True))
-    result = verify(repo)
+    result = repo.verify()
     assert not result.failed("files") and not result.failed("chain")  # a consistent forgery
     assert result.failed("append-only")
     history = result.failed("history")  # v1's first transaction, as recorded at v1 and v2
@@ -265,16 +264,16 @@ def test_forged_chain_is_caught_by_append_only_and_by_the_tag(repo, tmp_path):
 def test_rewritten_git_history_is_caught_against_an_earlier_tag(repo, tmp_path):
     build(repo, tmp_path, 2)
     rewrite_store(repo, lambda store: alter_annotator(store, relink=True), orphan=True)
-    plain = verify(repo)  # the rewritten history is self-consistent, but its tags left it
+    plain = repo.verify()  # the rewritten history is self-consistent, but its tags left it
     assert not plain.failed("files") and not plain.failed("chain")
     assert sorted(p.message.split()[1] for p in plain.failed("history")) == ["v1", "v2"]
     assert all("is not on the history of HEAD" in p.message for p in plain.failed("history"))
-    result = verify(repo, since="v1")  # ... and not consistent with the tag published before
+    result = repo.verify(since="v1")  # ... and not consistent with the tag published before
     assert not result.ok
     assert "recorded at v1, was altered" in result.failed("history")[0].message
-    proof = consistency_proof(repo, "v1")
+    proof = repo.consistency_proof("v1")
     assert not proof.verified
-    assert consistency_proof(repo, "v1", "v2").verified  # the untouched tags still agree
+    assert repo.consistency_proof("v1", "v2").verified  # the untouched tags still agree
 
 
 def test_transaction_removed_breaks_the_chain_at_the_next_one(repo, tmp_path):
@@ -287,7 +286,7 @@ def test_transaction_removed_breaks_the_chain_at_the_next_one(repo, tmp_path):
         write_table(f, t.slice(1))
 
     rewrite_store(repo, drop_first)
-    result = verify(repo)
+    result = repo.verify()
     (p,) = result.failed("chain")
     assert p.txn_id == rows[1]["txn_id"] and "does not link" in p.message
     assert result.failed("append-only")
@@ -306,7 +305,7 @@ def test_altered_transaction_record_breaks_the_chain_there(repo, tmp_path):
             write_table(f, pa.Table.from_pylist(rows, schemas.schema("transactions")))
 
     rewrite_store(repo, alter_author)
-    (p,) = verify(repo).failed("chain")
+    (p,) = repo.verify().failed("chain")
     assert p.txn_id == target and "altered" in p.message
 
 
@@ -320,7 +319,7 @@ def test_unrecorded_segment_is_reported(repo, tmp_path):
         )
 
     rewrite_store(repo, smuggle)
-    (p,) = verify(repo).failed("files")
+    (p,) = repo.verify().failed("files")
     assert "not recorded by any transaction" in p.message and "evil00" in p.file
 
 
@@ -333,10 +332,10 @@ def test_inclusion_proof_for_a_label(repo, tmp_path):
         label_id, txn = snap.sql(
             "select label_id, txn_id from labels where asset_id = 'c.jpg'"
         ).fetchall()[0]
-    p = inclusion_proof(repo, label_id, "v3")
+    p = repo.inclusion_proof(label_id, "v3")
     rows = chain_rows(repo, "v3")
     assert p.txn_id == txn and p.tree_size == len(rows) and p.revision == 1
-    assert p.leaf == rows[p.leaf_index]["hash"] and p.root == verify(repo, "v3").root
+    assert p.leaf == rows[p.leaf_index]["hash"] and p.root == repo.verify("v3").root
     proof = [bytes.fromhex(h) for h in p.proof]
     root = bytes.fromhex(p.root)
     assert merkle.verify_inclusion(bytes.fromhex(p.leaf), p.leaf_index, p.tree_size, proof, root)
@@ -344,16 +343,16 @@ def test_inclusion_proof_for_a_label(repo, tmp_path):
     assert not merkle.verify_inclusion(bytes.fromhex(p.leaf), p.leaf_index, p.tree_size, bad, root)
     # the label is not in v1
     with pytest.raises(InputError, match=label_id):
-        inclusion_proof(repo, label_id, "v1")
+        repo.inclusion_proof(label_id, "v1")
 
 
 def test_consistency_proof_between_tags(repo, tmp_path):
     build(repo, tmp_path)
-    p = consistency_proof(repo, "v1", "v3")
+    p = repo.consistency_proof("v1", "v3")
     assert (p.first_size, p.second_size, p.verified) == (2, 4, True)
-    assert p.first_root == verify(repo, "v1").root and p.second_root == verify(repo, "v3").root
+    assert p.first_root == repo.verify("v1").root and p.second_root == repo.verify("v3").root
     # v3 -> v1 is not an append
-    assert not consistency_proof(repo, "v3", "v1").verified
+    assert not repo.consistency_proof("v3", "v1").verified
 
 
 # ------------------------------------------------------------------ tests: CLI
@@ -387,7 +386,7 @@ def test_cli_verify_exit_codes_and_output(repo, tmp_path, cli):
     corrupt = cli(repo.root, "verify", "--proof", label_id, "--format", "csv")
     assert corrupt.exit_code == 1 and "inclusion,FAILED,no proof" in corrupt.stdout
     with pytest.raises(IntegrityError, match=f"segment {seg.relpath} is corrupt"):
-        inclusion_proof(repo, label_id)  # never a proof over a corrupt store
+        repo.inclusion_proof(label_id)  # never a proof over a corrupt store
 
 
 def test_cli_pull_repairs_a_corrupt_cache_file(repo, tmp_path, cli):
@@ -406,7 +405,7 @@ def test_cli_pull_repairs_a_corrupt_cache_file(repo, tmp_path, cli):
 def test_checkpoint_files_are_covered(repo, tmp_path):
     build(repo, tmp_path, 2)
     repo.compact(tag="c1")
-    result = verify(repo)
+    result = repo.verify()
     assert result.ok, result.problems
     (cp,) = [s for s in resolve(repo.layout, repo.git, "HEAD").segments if s.table == "checkpoints"]
     claimed = {s["path"] for r in chain_rows(repo) for s in r["segments"]}
@@ -418,5 +417,5 @@ def test_checkpoint_files_are_covered(repo, tmp_path):
         write_table(f, t.slice(1))  # a label silently dropped from the checkpoint
 
     rewrite_store(repo, forge)
-    problems = verify(repo).failed("files")
+    problems = repo.verify().failed("files")
     assert any(p.file == cp.relpath and "SHA-256 recorded" in p.message for p in problems)

@@ -61,7 +61,6 @@ from lineage.errors import InputError
 
 if TYPE_CHECKING:
     from lineage.query.snapshot import Snapshot
-    from lineage.repo import Repo
 
 BY = ("pair", "annotator", "class")
 KEYS = {"pair": ("annotator_a", "annotator_b"), "annotator": ("annotator_id",), "class": ("class_name",)}  # fmt: skip
@@ -69,10 +68,18 @@ _GEOMETRY = ("shape", "bbox", "rotation", "polygon", "keypoints", "mask_rle")
 _BOX_COLUMNS = ("class_name", "shape", "bbox", "rotation")  # what match_many's box path reads
 
 
-def agreement(
-    repo: Repo, rev: str | None = None, *, by: str = "pair", iou_threshold: float = 0.5
-) -> pa.Table:
-    """Agreement figures of revision ``rev`` per annotator pair, annotator or class.
+def check_options(by: str, iou_threshold: float) -> None:
+    """Refuse an unknown grouping or an IoU threshold outside [0, 1]."""
+    if by not in BY:
+        raise InputError(f"by must be one of {', '.join(BY)}, not '{by}'", field="by")
+    if not 0.0 <= iou_threshold <= 1.0 or math.isnan(iou_threshold):
+        raise InputError(
+            f"iou_threshold must be between 0 and 1, not {iou_threshold}", field="iou_threshold"
+        )
+
+
+def agreement(snap: Snapshot, *, by: str = "pair", iou_threshold: float = 0.5) -> pa.Table:
+    """Agreement figures of an open revision per annotator pair, annotator or class.
 
     ``by="pair"``: object precision / recall / F1, mean IoU, class agreement and Cohen's
     kappa of matched objects' classes, Cohen's kappa of image-level classes.
@@ -82,21 +89,8 @@ def agreement(
     classes over all annotators (``class_name`` null), and per class the class-aware
     object F1 and mean IoU and the one-vs-rest alpha of image-level labels.
     """
-    if by not in BY:
-        raise InputError(f"by must be one of {', '.join(BY)}, not '{by}'", field="by")
-    if not 0.0 <= iou_threshold <= 1.0 or math.isnan(iou_threshold):
-        raise InputError(
-            f"iou_threshold must be between 0 and 1, not {iou_threshold}", field="iou_threshold"
-        )
-    with repo.at(rev) as snap:
-        return agreement_of(snap.con, by=by, iou_threshold=iou_threshold)
-
-
-def agreement_of(
-    con: duckdb.DuckDBPyConnection, *, by: str = "pair", iou_threshold: float = 0.5
-) -> pa.Table:
-    """:func:`agreement` on an open revision's connection."""
-    data = _prepare(con)
+    check_options(by, iou_threshold)
+    data = _prepare(snap.con)
     out = _Figures(KEYS[by])
     if by == "pair":
         _pair_figures(data, iou_threshold, out)
@@ -107,25 +101,20 @@ def agreement_of(
     return out.table()
 
 
-def annotator_figures(
-    repo: Repo, rev: str | None = None, *, snapshot: Snapshot | None = None
-) -> dict[str, dict]:
+def annotator_figures(snap: Snapshot) -> dict[str, dict]:
     """Per annotator, what the audit's limits need: ``rejection_rate`` and ``n_reviewed``,
     ``agreement`` and ``n_items``, and ``agreement_figure`` naming which agreement it is.
 
     ``agreement`` is the annotator's object F1 against the others when they have objects
     on shared assets (``object_f1_vs_others``), else Cohen's kappa of their image-level
     classes against the others' majority (``consensus_kappa``); nan with ``n_items`` 0
-    when neither exists. Pass an open ``snapshot`` to reuse it (audit hooks get one).
+    when neither exists.
     """
-    if snapshot is not None:
-        return _annotator_dict(snapshot.con)
-    with repo.at(rev) as snap:
-        return _annotator_dict(snap.con)
+    return _annotator_dict(snap)
 
 
-def _annotator_dict(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
-    rows = agreement_of(con, by="annotator").to_pylist()
+def _annotator_dict(snap: Snapshot) -> dict[str, dict]:
+    rows = agreement(snap, by="annotator").to_pylist()
     figures: dict[str, dict[str, tuple[float, int]]] = {}
     for r in rows:
         figures.setdefault(r["annotator_id"], {})[r["figure"]] = (r["value"], r["n_items"])

@@ -30,11 +30,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from lineage.repo import Repo
+    from lineage.query.snapshot import Snapshot
 
 ATTRIBUTES = ("occluded", "truncated", "difficult")
 TINY_AREA = 4.0  # px²: below this a box is too small to mean an object
@@ -277,12 +276,6 @@ SECTION_SQL: dict[str, Callable[[], str]] = {
 SECTIONS = tuple(SECTION_SQL)
 
 
-def stats(repo: Repo, rev: str | None = None) -> dict[str, pa.Table]:
-    """Every health section of revision ``rev`` (None: HEAD plus staged work), in order."""
-    with repo.at(rev) as snap:
-        return stats_of(snap.con)
-
-
-def stats_of(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
-    """:func:`stats` on an open revision's connection."""
-    return {name: con.sql(sql()).to_arrow_table() for name, sql in SECTION_SQL.items()}
+def stats(snap: Snapshot) -> dict[str, pa.Table]:
+    """Every health section of an open revision, in order."""
+    return {name: snap.con.sql(sql()).to_arrow_table() for name, sql in SECTION_SQL.items()}

@@ -11,16 +11,18 @@ from lineage.audit.checks import Finding
 if TYPE_CHECKING:
     from lineage.audit.policy import Policy
     from lineage.query.snapshot import Snapshot
-    from lineage.repo import Repo
+    from lineage.versioning.verify import VerifyResult
 
 MIN_ITEMS = 30  # an agreement figure on fewer items is too unsure to fail an audit on
 
 
-def agreement(repo: Repo, snap: Snapshot, policy: Policy, examples: int) -> list[Finding]:
+def agreement(
+    snap: Snapshot, policy: Policy, examples: int, verified: VerifyResult | None
+) -> list[Finding]:
     """Annotators whose agreement with the others is below ``limits.min_agreement``."""
     from lineage.audit.agreement import annotator_figures
 
-    figures = annotator_figures(repo, snapshot=snap)
+    figures = annotator_figures(snap)
     below = sorted(
         who
         for who, f in figures.items()
@@ -44,14 +46,17 @@ def agreement(repo: Repo, snap: Snapshot, policy: Policy, examples: int) -> list
     ]
 
 
-def integrity(repo: Repo, snap: Snapshot, policy: Policy, examples: int) -> list[Finding]:
-    """The integrity part of ``lineage verify``: stored files match their hashes, the
-    transaction chain holds, and each version kept its ancestors' files."""
-    from lineage.store.verify import verify
-
+def integrity(
+    snap: Snapshot, policy: Policy, examples: int, verified: VerifyResult | None
+) -> list[Finding] | None:
+    """The integrity part of ``lineage verify`` (run by ``Repo.audit``): stored files
+    match their hashes, the transaction chain holds, and each version kept its
+    ancestors' files. None: not verified (the work state has no commit to verify)."""
     if snap.commit is None:
         return []
-    result = verify(repo, snap.rev if snap.rev is not None else snap.commit)
+    if verified is None:
+        return None
+    result = verified
     where = [p.file or p.txn_id or p.commit or p.check for p in result.problems]
     return [
         Finding(

@@ -8,24 +8,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from lineage import __version__
 from lineage.audit import checks
 from lineage.audit.checks import Finding, weakened
 from lineage.audit.policy import Policy
+from lineage.version import __version__
 
 if TYPE_CHECKING:
     from lineage.query.snapshot import Snapshot
-    from lineage.repo import Repo
+    from lineage.versioning.verify import VerifyResult
 
 from lineage.audit import hooks  # noqa: E402
 
 REPORT_VERSION = 1
 
 # A check computed outside the SQL checks (integrity of the stored files, agreement
-# between annotators). It gets the repo, the open revision, the policy and the number
-# of examples, and returns its findings (an empty list when it passes), or None when
-# it cannot run here. Fill a slot with ``register_hook``.
-Hook = Callable[["Repo", "Snapshot", Policy, int], list[Finding] | None]
+# between annotators). It gets the open revision, the policy, the number of examples
+# and the revision's ``verify`` result (None when not verified), and returns its
+# findings (an empty list when it passes), or None when it cannot run here. Fill a
+# slot with ``register_hook``.
+Hook = Callable[["Snapshot", Policy, int, "VerifyResult | None"], list[Finding] | None]
 HOOKS: dict[str, Hook | None] = {"integrity": hooks.integrity, "limits.agreement": hooks.agreement}
 _HOOK_INFO = {
     "integrity": ("integrity", "Stored segments match their hashes; versions are append-only",
@@ -150,20 +151,10 @@ class AuditResult:
         }
 
 
-def audit(repo: Repo, rev: str | None = None, policy: Policy | None = None,
-          examples: int = 10) -> AuditResult:  # fmt: skip
-    """Audit revision ``rev`` (None: HEAD plus staged work) against ``policy`` (None: the
-    ``[policy]`` section of lineage.toml, else the defaults)."""
-    from lineage.audit.policy import load_policy
-
-    policy = policy or load_policy(root=repo.root)
-    with repo.at(rev) as snap:
-        return audit_snapshot(snap, policy, examples=examples, repo=repo)
-
-
 def audit_snapshot(snap: Snapshot, policy: Policy, *, examples: int = 10,
-                   repo: Repo | None = None) -> AuditResult:  # fmt: skip
-    """The audit of an open revision (the part of ``audit`` that needs no repository)."""
+                   verified: VerifyResult | None = None) -> AuditResult:  # fmt: skip
+    """The audit of an open revision; ``verified``: its ``verify`` result, for the
+    integrity check (``Repo.audit`` runs it)."""
     con = snap.con
     statuses: list[CheckStatus] = []
     findings: list[Finding] = []
@@ -183,7 +174,7 @@ def audit_snapshot(snap: Snapshot, policy: Policy, *, examples: int = 10,
         if (name == "limits.agreement" and policy.min_agreement is None) or severity == "off":
             statuses.append(CheckStatus(name, group, title, severity, "off"))
             continue
-        found_list = hook(repo, snap, policy, examples) if hook and repo else None
+        found_list = hook(snap, policy, examples, verified) if hook else None
         if found_list is None:
             statuses.append(CheckStatus(name, group, title, severity, "not_run", note=note))
             continue

@@ -23,7 +23,7 @@ from lineage.audit.sampling import SamplingPlan
 from lineage.errors import InputError
 
 if TYPE_CHECKING:
-    from lineage.repo import Repo
+    from lineage.query.snapshot import Snapshot
 
 STRATA = {"class": "class_name", "annotator": "annotator_id"}
 DEFAULT_CONFIDENCE = 0.95
@@ -132,8 +132,8 @@ def plan_from_record(record: dict) -> SamplingPlan:
 
 
 def draw_sample(
-    repo: Repo,
-    rev: str | None = None,
+    snap: Snapshot,
+    txn_id: str,
     *,
     aql: float | None = None,
     level: str = "II",
@@ -141,77 +141,62 @@ def draw_sample(
     seed: int | None = None,
     confidence: float | None = None,
     max_defect_rate: float | None = None,
-) -> SampleResult:
-    """Draw a reproducible sample of the current labels of ``rev`` (the lot) and stage
-    it as a ``sample`` transaction. The same labels, plan and seed give the same sample."""
-    from lineage.store import ids
-
+) -> tuple[SampleResult, pa.Table]:
+    """Draw a reproducible sample of the current labels of an open revision (the lot):
+    the result and the ``samples`` rows to stage as transaction ``txn_id``. The same
+    labels, plan and seed give the same sample."""
     if stratify is not None and stratify not in STRATA:
         raise InputError(
             f"cannot stratify by '{stratify}' (use {' or '.join(STRATA)})", field="stratify"
         )
     if seed is None:
         seed = secrets.randbelow(2**32)
-    with repo._writing():
-        with repo.at(rev) as snap:
-            lot = snap.con.sql(
-                "SELECT label_id, revision, asset_id, class_name, annotator_id FROM labels "
-                "ORDER BY label_id"
-            ).to_arrow_table()
-            rev_name, commit = snap.rev, snap.commit
-        if lot.num_rows == 0:
-            raise InputError(f"no labels to sample at revision {rev or 'HEAD'}", field="rev")
-        plan = choose_plan(
-            lot.num_rows,
-            aql=aql,
-            level=level,
-            confidence=confidence,
-            max_defect_rate=max_defect_rate,
-        )
-        strata = None
-        if stratify:
-            col = lot.column(STRATA[stratify]).to_pylist()
-            strata = ["(none)" if v is None else v for v in col]
-        drawn = sampling.draw(lot.column("label_id").to_pylist(), plan.n, seed, strata)
-        position = {lid: i for i, lid in enumerate(lot.column("label_id").to_pylist())}
-        rows = lot.take(pa.array([position[lid] for lid, _ in drawn], pa.int64()))
-        rows = rows.append_column("stratum", pa.array([s for _, s in drawn], pa.string()))
-        rows = rows.append_column("draw_order", pa.array(range(1, len(drawn) + 1), pa.int32()))
-        txn_id = ids.time_id("t")
-        record = plan_record(plan, seed, stratify, rev_name, commit)
-        stored = pa.table(
-            {
-                "sample_id": pa.array([txn_id] * rows.num_rows, pa.string()),
-                "label_id": rows.column("label_id"),
-                "revision": rows.column("revision").cast(pa.int32()),
-                "stratum": rows.column("stratum"),
-                "draw_order": rows.column("draw_order"),
-                "plan": pa.array([json.dumps(record, sort_keys=True)] * rows.num_rows),
-                "txn_id": pa.array([txn_id] * rows.num_rows, pa.string()),
-            }
-        )
-        repo._stage(
-            txn_id,
-            "sample",
-            {"samples": stored},
-            message=f"audit sample of {plan.n} of {plan.lot_size} labels",
-            fmt=None,
-            files=[],
-            options=record,
-            counts={"samples": rows.num_rows},
-        )
-    return SampleResult(txn_id, plan, seed, stratify, rev_name, commit, rows)
+    lot = snap.con.sql(
+        "SELECT label_id, revision, asset_id, class_name, annotator_id FROM labels "
+        "ORDER BY label_id"
+    ).to_arrow_table()
+    rev_name, commit = snap.rev, snap.commit
+    if lot.num_rows == 0:
+        raise InputError(f"no labels to sample at revision {rev_name or 'HEAD'}", field="rev")
+    plan = choose_plan(
+        lot.num_rows,
+        aql=aql,
+        level=level,
+        confidence=confidence,
+        max_defect_rate=max_defect_rate,
+    )
+    strata = None
+    if stratify:
+        col = lot.column(STRATA[stratify]).to_pylist()
+        strata = ["(none)" if v is None else v for v in col]
+    drawn = sampling.draw(lot.column("label_id").to_pylist(), plan.n, seed, strata)
+    position = {lid: i for i, lid in enumerate(lot.column("label_id").to_pylist())}
+    rows = lot.take(pa.array([position[lid] for lid, _ in drawn], pa.int64()))
+    rows = rows.append_column("stratum", pa.array([s for _, s in drawn], pa.string()))
+    rows = rows.append_column("draw_order", pa.array(range(1, len(drawn) + 1), pa.int32()))
+    record = plan_record(plan, seed, stratify, rev_name, commit)
+    stored = pa.table(
+        {
+            "sample_id": pa.array([txn_id] * rows.num_rows, pa.string()),
+            "label_id": rows.column("label_id"),
+            "revision": rows.column("revision").cast(pa.int32()),
+            "stratum": rows.column("stratum"),
+            "draw_order": rows.column("draw_order"),
+            "plan": pa.array([json.dumps(record, sort_keys=True)] * rows.num_rows),
+            "txn_id": pa.array([txn_id] * rows.num_rows, pa.string()),
+        }
+    )
+    return SampleResult(txn_id, plan, seed, stratify, rev_name, commit, rows), stored
 
 
-def sample_rows(repo: Repo, sample_id: str) -> tuple[dict, pa.Table]:
-    """The stored plan and rows (label_id, revision, stratum, draw_order) of a sample,
-    committed or staged."""
-    with repo.at(None) as snap:
-        rows = snap.con.sql(
-            "SELECT label_id, revision, stratum, draw_order, plan FROM samples "
-            "WHERE sample_id = ? ORDER BY draw_order",
-            params=[sample_id],
-        ).to_arrow_table()
+def sample_rows(snap: Snapshot, sample_id: str) -> tuple[dict, pa.Table]:
+    """The stored plan and rows (label_id, revision, stratum, draw_order) of a sample in
+    an open revision (the work state sees staged samples too)."""
+    rows = snap.con.sql(
+        "SELECT label_id, revision, stratum, draw_order, plan FROM samples "
+        "WHERE sample_id = ? ORDER BY draw_order",
+        params=[sample_id],
+    ).to_arrow_table()
     if rows.num_rows == 0:
         raise InputError(
             f"no sample '{sample_id}'",
@@ -283,15 +268,21 @@ def read_results(path: Path, sampled: set[str]) -> list[dict]:
 
 
 def record_results(
-    repo: Repo, sample_id: str, path: str | Path, *, confidence: float | None = None
-) -> LotDecision:
-    """Stage each sampled label's outcome as a review pass of kind ``audit`` (ok ->
-    accept, defect -> reject) of the revision that was drawn, and decide the lot."""
-    from lineage.formats.base import incoming_schema
+    snap: Snapshot,
+    sample_id: str,
+    path: str | Path,
+    txn_id: str,
+    *,
+    confidence: float | None = None,
+) -> tuple[LotDecision, pa.Table]:
+    """Each sampled label's outcome as a review pass of kind ``audit`` (ok -> accept,
+    defect -> reject) of the revision that was drawn, to stage as ``txn_id`` (the
+    ``reviews`` rows), and the lot decision. ``snap`` is the work state."""
     from lineage.store import ids, ingest
+    from lineage.store.incoming import incoming_schema
 
     path = Path(path)
-    record, rows = sample_rows(repo, sample_id)
+    record, rows = sample_rows(snap, sample_id)
     plan = plan_from_record(record)
     revision = dict(zip(rows.column("label_id").to_pylist(),
                         rows.column("revision").to_pylist(), strict=True))  # fmt: skip
@@ -299,40 +290,28 @@ def record_results(
     confidence = sampling._check_probability(
         confidence or plan.confidence or DEFAULT_CONFIDENCE, "confidence"
     )
-    with repo._writing():
-        with repo.at(None) as snap:
-            con = snap.con
-            con.register("_sampled", rows.select(["label_id", "revision"]))
-            last = dict(
-                con.sql(
-                    "SELECT s.label_id, coalesce(max(r.pass), 0) FROM _sampled s "
-                    "LEFT JOIN reviews r ON r.label_id = s.label_id AND r.revision = s.revision "
-                    "GROUP BY s.label_id"
-                ).fetchall()
-            )
-            now = ids.now()
-            for rec in outcomes:  # an audit pass comes after every pass already recorded
-                rec["revision"] = revision[rec["label_id"]]
-                rec["pass"] = last[rec["label_id"]] + 1
-                rec["reviewed_at"] = rec["reviewed_at"] or now
-            txn_id = ids.time_id("t")
-            table = pa.Table.from_pylist(outcomes, schema=incoming_schema("reviews"))
-            table = ingest.resolve_reviews(
-                con, table, None, txn_id=txn_id, file=str(path),
-                records=[f"label {r['label_id']}" for r in outcomes],
-            )  # fmt: skip
-        defects = sum(1 for r in outcomes if r["verdict"] == "reject")
-        repo._stage(
-            txn_id,
-            "review",
-            {"reviews": table},
-            message=f"audit results of sample {sample_id}",
-            fmt="csv",
-            files=[path],
-            options={"sample_id": sample_id},
-            counts={"reviews": table.num_rows, "defects": defects},
-        )
-    return LotDecision(
+    con = snap.con
+    con.register("_sampled", rows.select(["label_id", "revision"]))
+    last = dict(
+        con.sql(
+            "SELECT s.label_id, coalesce(max(r.pass), 0) FROM _sampled s "
+            "LEFT JOIN reviews r ON r.label_id = s.label_id AND r.revision = s.revision "
+            "GROUP BY s.label_id"
+        ).fetchall()
+    )
+    con.unregister("_sampled")
+    now = ids.now()
+    for rec in outcomes:  # an audit pass comes after every pass already recorded
+        rec["revision"] = revision[rec["label_id"]]
+        rec["pass"] = last[rec["label_id"]] + 1
+        rec["reviewed_at"] = rec["reviewed_at"] or now
+    table = pa.Table.from_pylist(outcomes, schema=incoming_schema("reviews"))
+    table = ingest.resolve_reviews(
+        con, table, None, txn_id=txn_id, file=str(path),
+        records=[f"label {r['label_id']}" for r in outcomes],
+    )  # fmt: skip
+    defects = sum(1 for r in outcomes if r["verdict"] == "reject")
+    decision = LotDecision(
         sample_id=sample_id,
         txn_id=txn_id,
         lot_size=plan.lot_size,
@@ -344,3 +323,4 @@ def record_results(
         confidence=confidence,
         defect_rate_upper=sampling.clopper_pearson_upper(defects, len(outcomes), confidence),
     )
+    return decision, table

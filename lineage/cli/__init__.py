@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from lineage import __version__
 from lineage.errors import LineageError
+from lineage.version import __version__
 
 
 class LineageGroup(click.Group):
@@ -42,9 +42,9 @@ class LineageGroup(click.Group):
 
     @staticmethod
     def _interrupted(ctx: click.Context) -> None:
-        from lineage.query import stream
+        from lineage.repo import interrupt_queries
 
-        stream.interrupt_all()
+        interrupt_queries()
         click.echo("Interrupted.", err=True)
         ctx.exit(130)
 

@@ -61,13 +61,12 @@ def stats(ctx, rev, show_sql, fmt):
       lineage stats --rev v1
       lineage stats --format json > stats.json
     """
-    from lineage.audit import health
-
+    repo = open_repo(ctx)
     if show_sql:
-        for name, sql in health.SECTION_SQL.items():
-            click.echo(f"-- {name}\n{sql().strip()};\n")
+        for name, sql in repo.stats_sql().items():
+            click.echo(f"-- {name}\n{sql};\n")
         return
-    sections = open_repo(ctx).stats(rev)
+    sections = repo.stats(rev)
     if fmt == "json":
         emit_json({name: table.to_pylist() for name, table in sections.items()})
     elif fmt == "csv":

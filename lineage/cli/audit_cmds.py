@@ -67,14 +67,11 @@ def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics):
       lineage audit --rev v2
       lineage audit --policy policy.toml --format html --output audit.html
     """
-    from lineage.audit.policy import load_policy
-    from lineage.audit.report import render_report
-    from lineage.audit.run import audit as run_audit
+    from lineage.show.report import render_report
 
     repo = open_repo(ctx)
-    policy = load_policy(policy_file, root=repo.root)
     with working("auditing"):
-        result = run_audit(repo, rev, policy, examples=examples)
+        result = repo.audit(rev, policy=policy_file, examples=examples)
     if pseudonymize:
         from lineage.formats.pseudonym import load_key
 
@@ -153,10 +150,8 @@ def sample(ctx, rev, aql, level, stratify, seed, confidence, max_defect_rate, fm
     """
     if ctx.invoked_subcommand is not None:
         return
-    from lineage.audit.samples import draw_sample
-
     repo = open_repo(ctx)
-    result = draw_sample(repo, rev, aql=aql, level=level, stratify=stratify, seed=seed,
+    result = repo.sample(rev, aql=aql, level=level, stratify=stratify, seed=seed,
                          confidence=confidence, max_defect_rate=max_defect_rate)  # fmt: skip
     show_notes(repo)
     p = result.plan
@@ -195,10 +190,8 @@ def sample_record(ctx, sample_id, path, confidence, fmt):
     Example:
       lineage sample record t20261128T101500000000-a1b2c3 results.csv
     """
-    from lineage.audit.samples import record_results
-
     repo = open_repo(ctx)
-    result = record_results(repo, sample_id, path, confidence=confidence)
+    result = repo.record_sample(sample_id, path, confidence=confidence)
     show_notes(repo)
     message(
         f"Lot {'accepted' if result.decision == 'accept' else 'REJECTED'}: {result.defects} "

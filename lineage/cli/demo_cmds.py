@@ -27,16 +27,13 @@ def demo(path, force, fmt):
     result = build_demo(path, force=force)
     message(f"Built {result.root} with versions {', '.join(result.versions)}\n")
     repo = Repo.open(result.root)
-    with repo.at("v2") as snap:
-        render(
-            snap.sql(
-                "SELECT class_name, count(*) AS labels, "
-                "count(*) FILTER (WHERE review_passes > 0) AS reviewed "
-                "FROM label_lineage GROUP BY 1 ORDER BY 1"
-            ),
-            fmt,
-            title="labels per class at v2",
-        )
+    with repo.query(
+        "SELECT class_name, count(*) AS labels, "
+        "count(*) FILTER (WHERE review_passes > 0) AS reviewed "
+        "FROM label_lineage GROUP BY 1 ORDER BY 1",
+        "v2",
+    ) as rows:
+        render(rows, fmt, title="labels per class at v2")
     message("\nTry:")
     for cmd in (
         "log",

@@ -34,21 +34,14 @@ def history(ctx, label_id, external_id, rev, show_sql, fmt):
       lineage history 3f2a5a53f5c1feb0
       lineage history --external-id 1768 --format json
     """
-    from lineage.query import history as h
-
     if (label_id is None) == (external_id is None):
         raise click.UsageError("give either LABEL_ID or --external-id")
-    repo = open_repo(ctx)
-    snap, label_id = h.open_history(repo, label_id, rev, external_id=external_id)
-    with snap:
-        if fmt == "json":
-            sql = h.history_sql(label_id)
-        else:
-            sql = h.history_rows_sql(label_id, compact=fmt == "table")
+    form = {"json": "nested", "table": "compact"}.get(fmt, "rows")
+    with open_repo(ctx).history(label_id, rev, external_id=external_id, form=form) as rows:
         if show_sql:
-            click.echo(sql)
+            click.echo(rows.sql)
             return
-        render(snap.con.sql(sql), fmt, title=f"history of {label_id}")
+        render(rows, fmt, title=rows.title)
 
 
 @main.command()
@@ -65,15 +58,11 @@ def blame(ctx, asset_id, rev, show_sql, fmt):
     Example:
       lineage blame images/000123.jpg --rev v2
     """
-    from lineage.query import history as h
-
-    repo = open_repo(ctx)
-    with h.open_blame(repo, asset_id, rev) as snap:
-        sql = h.blame_table_sql(asset_id) if fmt == "table" else h.blame_sql(asset_id)
+    with open_repo(ctx).blame(asset_id, rev, compact=fmt == "table") as rows:
         if show_sql:
-            click.echo(sql)
+            click.echo(rows.sql)
             return
-        render(snap.con.sql(sql), fmt, title=f"blame of {asset_id}")
+        render(rows, fmt, title=rows.title)
 
 
 @main.command()
@@ -117,34 +106,28 @@ def diff(ctx, a, b, summary_only, iou_threshold, classes, annotators, exit_code,
       lineage diff v1 --class car --format json
       lineage diff v2 --exit-code --format csv > changes.csv
     """
-    from lineage.query import diff as d
-
     repo = open_repo(ctx)
-    with d.open_diff(
-        repo, a, b, iou_threshold=iou_threshold, classes=classes, annotators=annotators
+    with repo.diff(
+        a, b, iou_threshold=iou_threshold, classes=classes, annotators=annotators
     ) as result:
-        forms = {
-            "json": result.sql,
-            "csv": d.flat_sql(result.sql),
-            "table": d.table_sql(result.sql),
-        }
-        sql = d.summary_sql(result.sql) if summary_only else forms[fmt]
+        form = "summary" if summary_only else {"json": "changes", "csv": "flat"}.get(fmt, fmt)
         if show_sql:
-            click.echo(sql)
+            click.echo(result.form_sql(form))
             return
-        title = f"{result.source['rev']} → {result.target['rev']}"
         if fmt == "json":
             result.materialize()  # the summary and the changes read it once
             summary = result.summary()
             changed = summary["labels"]
             head = {"from": result.source, "to": result.target, "summary": summary}
-            _emit_diff(head, None if summary_only else result.relation)
+            _emit_diff(head, None if summary_only else result.rows("changes"))
         elif summary_only:
-            rows = result.pair.con.sql(sql).to_arrow_table()
-            changed = _total(rows.to_pylist())
-            render(rows, fmt, title=title)
+            rows = result.rows(form)
+            table = rows.arrow()
+            changed = _total(table.to_pylist())
+            render(table, fmt, title=rows.title)
         else:
-            changed = render(result.pair.con.sql(sql), fmt, title=title)
+            rows = result.rows(form)
+            changed = render(rows, fmt, title=rows.title)
     if exit_code and changed:
         ctx.exit(1)
 
@@ -162,7 +145,7 @@ def _emit_diff(head: dict, changes, out=None) -> None:
         return
     out.write(body[:-2] + ',\n  "changes": [')
     n = 0
-    for batch in changes.to_arrow_reader(BATCH):
+    for batch in changes.batches(BATCH):
         for row in batch.to_pylist():
             out.write(",\n    " if n else "\n    ")
             out.write(dumps(row))

@@ -68,12 +68,11 @@ def jsonable(value):
 
 
 def _batches(data) -> tuple[list[str], Iterator[list[tuple]]]:
-    """Column names and row batches of a DuckDB relation, Arrow table or list of dicts."""
-    if hasattr(data, "to_arrow_reader"):  # DuckDB relation: stream Arrow batches
-        from lineage.query import stream
-
-        columns = list(data.columns)
-        return columns, _rows(stream.batches(data, BATCH))
+    """Column names and row batches of query Rows, an Arrow table or a list of dicts."""
+    if hasattr(data, "batches"):  # Rows of a query: stream Arrow batches
+        return data.columns, _rows(data.batches(BATCH))
+    if hasattr(data, "to_arrow_reader"):  # a bare DuckDB relation
+        return list(data.columns), _rows(data.to_arrow_reader(BATCH))
     if hasattr(data, "to_batches"):  # Arrow table
         return data.column_names, _rows(data.to_batches(BATCH))
     rows = list(data)

@@ -32,14 +32,7 @@ def query(ctx, sql, rev, diff_revs, timeout, fmt):
       lineage query --rev v1 "select class_name, count(*) from labels group by 1" --format json
       lineage query --diff v1..v2 "select kinds, count(*) from diff group by all"
     """
-    repo = open_repo(ctx)
-    if diff_revs:
-        from lineage.query import diff
-
-        a, _, b = diff_revs.partition("..")
-        snap = repo.pair(a, b or None)
-        diff.create_view(snap)
-    else:
-        snap = repo.at(rev)
-    with snap:
-        render(snap.sql(sql, timeout=timeout), fmt)
+    a, _, b = (diff_revs or "").partition("..")
+    pair = (a, b or None) if diff_revs else None
+    with open_repo(ctx).query(sql, rev, diff=pair, timeout=timeout) as rows:
+        render(rows, fmt)

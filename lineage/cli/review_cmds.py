@@ -107,14 +107,8 @@ def guideline_list(ctx, rev, fmt):
     Example:
       lineage guideline list --rev v1
     """
-    with open_repo(ctx).at(rev) as snap:
-        render(
-            snap.sql(
-                "SELECT version, released_at, doc_name, doc_sha256, classes "
-                "FROM guidelines ORDER BY released_at"
-            ),
-            fmt,
-        )
+    with open_repo(ctx).guidelines(rev) as rows:
+        render(rows, fmt)
 
 
 @main.group()
@@ -168,5 +162,5 @@ def annotator_list(ctx, rev, fmt):
     Example:
       lineage annotator list --format csv
     """
-    with open_repo(ctx).at(rev) as snap:
-        render(snap.sql("SELECT annotator_id, kind, name, team FROM annotators ORDER BY 1"), fmt)
+    with open_repo(ctx).annotators(rev) as rows:
+        render(rows, fmt)

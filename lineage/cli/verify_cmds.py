@@ -38,7 +38,7 @@ def verify(ctx, rev, since, label_id, fmt):
       lineage verify --rev v2 --since v1
       lineage verify --proof 3f9a0c1d2e4b5a69 --format json
     """
-    from lineage.store.verify import CHECKS, inclusion_proof
+    from lineage.versioning.verify import CHECKS
 
     repo = open_repo(ctx)
     with working("verifying"):
@@ -63,7 +63,7 @@ def verify(ctx, rev, since, label_id, fmt):
     if label_id is not None and not result.ok:
         rows.append(_row("inclusion", "FAILED", "no proof: the store failed verification"))
     elif label_id is not None:
-        p = inclusion_proof(repo, label_id, rev)
+        p = repo.inclusion_proof(label_id, rev)
         rows.append(
             _row(
                 "inclusion",

@@ -26,11 +26,12 @@ def connect(
     temp_dir: Path | None,
     memory_limit: str | None = None,
     threads: int | None = None,
-    others: dict[str, RevisionFiles] | None = None,
+    base: RevisionFiles | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Create the views of ``files`` on a fresh in-memory database, then sandbox it so
-    that SQL can open exactly the files of these revisions and nothing else. ``others``
-    adds more revisions as schemas (``a.labels``, ``b.labels``) for diffs. ``temp_dir``
+    that SQL can open exactly the files of these revisions and nothing else. With
+    ``base`` (a diff's revision A), A's views are in schema ``a``, ``files``' in schema
+    ``b``, and the default schema's views alias ``b``'s (built once). ``temp_dir``
     must be a fresh, empty folder (DuckDB lets queries read its temp folder)."""
     con = duck.connect()
     if threads:
@@ -41,12 +42,16 @@ def connect(
     iou.register(con)
     con.register("_versions", versions)
     con.register("_version_segments", version_segments)
-    create_views(con, files, "main")
     readable = set(files.readable())
-    for schema, other in (others or {}).items():
-        con.execute(f"CREATE SCHEMA {schema}")
-        create_views(con, other, schema)
-        readable |= set(other.readable())
+    if base is None:
+        create_views(con, files, "main")
+    else:
+        for schema, side in (("a", base), ("b", files)):
+            con.execute(f"CREATE SCHEMA {schema}")
+            create_views(con, side, schema)
+        readable |= set(base.readable())
+        for name in (*views.VIEWS, "versions", "version_segments"):
+            con.execute(f"CREATE VIEW main.{name} AS SELECT * FROM b.{name}")
     sandbox(con, sorted(str(p) for p in readable))
     return con
 

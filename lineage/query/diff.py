@@ -42,12 +42,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from lineage.changes import COLUMNS, GEOMETRY_COLUMNS, Change
-from lineage.formats.content import CONTENT
 from lineage.query.iou import IOU_FUNCTION, register
+from lineage.store.content import CONTENT
+
+if TYPE_CHECKING:
+    from lineage.query.result import Rows
+    from lineage.query.snapshot import Pair
 
 # The fields of ``before`` / ``after``.
 ROW_FIELDS = ("revision", *CONTENT)
@@ -208,10 +213,12 @@ def diff_sql(
     classes: Sequence[str] = (),
     annotators: Sequence[str] = (),
     fast: bool | None = None,
+    plan_: Plan | None = None,
 ) -> str:
     """The SQL of the diff between the two revisions a pair snapshot holds (schemas
-    ``a`` and ``b``, see ``Repo.pair``); it needs ``register`` on that connection."""
-    how = plan(pair.base, pair.files, fast)
+    ``a`` and ``b``, see ``Repo.pair``); it needs ``register`` on that connection.
+    ``plan_``: the plan already made for this pair (else made here)."""
+    how = plan_ or plan(pair.base, pair.files, fast)
     if how.fast:
         sources = _FAST_SOURCES.format(
             events=_segments_sql("label_events", how.new_files["label_events"]),
@@ -292,8 +299,28 @@ class Diff:
 
     relation: duckdb.DuckDBPyRelation
     sql: str
-    pair: object
+    pair: Pair
     fast: bool
+
+    FORMS = ("changes", "flat", "table", "summary")
+
+    def form_sql(self, form: str = "changes") -> str:
+        """The SQL of one form: ``changes`` (nested before/after, for JSON), ``flat``
+        (one column per value, for CSV), ``table`` (short, for people), ``summary``
+        (counts per kind, class, annotator, asset)."""
+        if form == "changes":
+            return self.sql
+        forms = {"flat": flat_sql, "table": table_sql, "summary": summary_sql}
+        if form not in forms:
+            raise ValueError(f"form must be one of {', '.join(self.FORMS)}, not {form!r}")
+        return forms[form](self.sql)
+
+    def rows(self, form: str = "changes") -> Rows:
+        """The rows of one form (they share this diff's pair: close the diff)."""
+        from lineage.query.result import Rows
+
+        title = f"{self.source['rev']} → {self.target['rev']}"
+        return Rows(self.pair, self.form_sql(form), title=title, owns=False)
 
     @property
     def source(self) -> dict:
@@ -328,32 +355,20 @@ def _side(files) -> dict:
 
 
 def open_diff(
-    repo,
-    a: str | None,
-    b: str | None = None,
+    pair: Pair,
     *,
     iou_threshold: float = 0.5,
     classes: Sequence[str] = (),
     annotators: Sequence[str] = (),
     fast: bool | None = None,
 ) -> Diff:
-    """Open revisions ``a`` and ``b`` (None: the work state, HEAD plus staged) and
-    build their diff."""
-    pair = repo.pair(a, b)
-    try:
-        register(pair.con)
-        how_fast = plan(pair.base, pair.files, fast).fast
-        sql = diff_sql(
-            pair,
-            iou_threshold=iou_threshold,
-            classes=classes,
-            annotators=annotators,
-            fast=how_fast,
-        )
-        return Diff(pair.con.sql(sql), sql, pair, how_fast)
-    except BaseException:
-        pair.close()
-        raise
+    """The diff of an open pair (A -> B); closing the Diff closes the pair."""
+    register(pair.con)
+    how = plan(pair.base, pair.files, fast)
+    sql = diff_sql(
+        pair, iou_threshold=iou_threshold, classes=classes, annotators=annotators, plan_=how
+    )
+    return Diff(pair.con.sql(sql), sql, pair, how.fast)
 
 
 def create_view(pair, name: str = "diff", **options) -> None:
@@ -361,11 +376,6 @@ def create_view(pair, name: str = "diff", **options) -> None:
     (``pair.sql("select kinds, count(*) from diff group by all")``) can query it."""
     register(pair.con)
     pair.con.execute(f"CREATE VIEW main.{name} AS {diff_sql(pair, **options)}")
-
-
-def diff(repo, a: str | None, b: str | None = None, **options) -> duckdb.DuckDBPyRelation:
-    """The diff of ``a`` -> ``b`` as a DuckDB relation (its connection stays open with it)."""
-    return open_diff(repo, a, b, **options).relation
 
 
 # --------------------------------------------------------------------------- summary

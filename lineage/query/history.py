@@ -14,10 +14,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import duckdb
 
 from lineage.errors import InputError
 from lineage.query.diff import IOU_FUNCTION, geometry_sql, lit, register
+
+if TYPE_CHECKING:
+    from lineage.query.snapshot import Snapshot
 
 # The version that recorded each transaction: short SHA (tags); 'staged' when not
 # committed yet; the segment id when the commit that added it is not in this history.
@@ -212,26 +217,11 @@ def _where(snap) -> str:
     return "the work state" if snap.rev is None else f"revision '{snap.rev}'"
 
 
-def open_history(
-    repo, label_id: str | None, rev: str | None = None, *, external_id: str | None = None
-):
-    """Open ``rev`` and resolve the label: returns ``(snapshot, label_id)``; the
-    snapshot has ``lineage_iou`` registered (close it when done)."""
-    snap = repo.at(rev)
-    try:
-        register(snap.con)
-        return snap, resolve_label(snap.con, label_id, external_id, _where(snap))
-    except BaseException:
-        snap.close()
-        raise
-
-
-def history(
-    repo, label_id: str | None, rev: str | None = None, *, external_id: str | None = None
-) -> duckdb.DuckDBPyRelation:
-    """Every revision of a label, oldest first, with its reviews (a DuckDB relation)."""
-    snap, label_id = open_history(repo, label_id, rev, external_id=external_id)
-    return snap.con.sql(history_sql(label_id))
+def find_label(snap: Snapshot, label_id: str | None, external_id: str | None = None) -> str:
+    """The label ``history`` shows (by id, or by the id its tool gave it) in an open
+    revision; registers ``lineage_iou``, which the history SQL needs."""
+    register(snap.con)
+    return resolve_label(snap.con, label_id, external_id, _where(snap))
 
 
 _BLAME = """
@@ -269,28 +259,16 @@ SELECT label_id, class_name AS class, shape || CASE WHEN bbox IS NULL THEN '' EL
 FROM b"""
 
 
-def open_blame(repo, asset_id: str, rev: str | None = None):
-    """Open ``rev`` and check the asset is known: returns the snapshot (close it)."""
-    snap = repo.at(rev)
-    try:
-        known = snap.con.sql(
-            "SELECT (SELECT count(*) FROM assets WHERE asset_id = $1)"
-            " + (SELECT count(*) FROM label_events WHERE asset_id = $1)",
-            params=[asset_id],
-        ).fetchall()[0][0]
-        if not known:
-            raise InputError(
-                f"no asset '{asset_id}' in {_where(snap)}",
-                hint="asset ids are image file names as the source tool names them; "
-                'list them with `lineage query "select asset_id from assets"`',
-            )
-        return snap
-    except BaseException:
-        snap.close()
-        raise
-
-
-def blame(repo, asset_id: str, rev: str | None = None) -> duckdb.DuckDBPyRelation:
-    """Each current label on an asset and who made its current revision (a relation)."""
-    snap = open_blame(repo, asset_id, rev)
-    return snap.con.sql(blame_sql(asset_id))
+def check_asset(snap: Snapshot, asset_id: str) -> None:
+    """Refuse an asset the open revision has never seen (a typo names no labels)."""
+    known = snap.con.sql(
+        "SELECT (SELECT count(*) FROM assets WHERE asset_id = $1)"
+        " + (SELECT count(*) FROM label_events WHERE asset_id = $1)",
+        params=[asset_id],
+    ).fetchall()[0][0]
+    if not known:
+        raise InputError(
+            f"no asset '{asset_id}' in {_where(snap)}",
+            hint="asset ids are image file names as the source tool names them; "
+            'list them with `lineage query "select asset_id from assets"`',
+        )

@@ -86,9 +86,29 @@ class Snapshot:
         stream.LIVE.discard(self)
         self.con.close()
         drop_scratch(self._temp_dir)
+        self._temp_dir = None
 
     def __enter__(self) -> Snapshot:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Pair(Snapshot):
+    """Two revisions on one connection, for diffs: schema ``a`` holds A's views,
+    schema ``b`` (and, through aliases, the default schema) B's."""
+
+    def __init__(
+        self,
+        base: RevisionFiles,
+        files: RevisionFiles,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        temp_dir: Path | None = None,
+    ):
+        super().__init__(files, con, temp_dir=temp_dir)
+        self.base = base  # revision A
+
+    def __enter__(self) -> Pair:
+        return self

@@ -11,10 +11,9 @@ import numpy as np
 import pyarrow as pa
 
 from lineage.errors import InputError
-from lineage.formats import identity
-from lineage.formats.base import ImportBatch, ImportOptions
-from lineage.store import ids
+from lineage.store import identity, ids
 from lineage.store import schema as schemas
+from lineage.store.incoming import ImportBatch, ImportOptions
 
 # Provenance a record may leave out: a value it does not give (a format that cannot
 # carry it, or a file that omits it) is unknown, never a change to an existing label.

@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from lineage.audit.agreement import agreement
 from lineage.audit.health import SECTIONS
 from lineage.repo import Repo
 from tests.conftest import make_git, write_jsonl
@@ -40,7 +39,7 @@ def test_agreement_json(root, cli):
         "treat it as indicative",
     }
     # the same figures as the API
-    assert len(rows) == agreement(Repo.open(root), "v1").num_rows
+    assert len(rows) == Repo.open(root).agreement("v1").num_rows
 
 
 def test_agreement_csv_and_table(root, cli):

@@ -99,7 +99,8 @@ def test_sample_and_record(bad, cli):
     again = json.loads(cli(repo.root, "sample", "--seed", "4", "--aql", "10", "--format",
                            "json").stdout)  # fmt: skip
     assert [r["label_id"] for r in again["labels"]] == ids
-    _, rows = sample_rows(repo, doc["sample_id"])
+    with repo.at() as snap:
+        _, rows = sample_rows(snap, doc["sample_id"])
     assert rows.column("label_id").to_pylist() == ids
 
     results = tmp / "results.csv"

@@ -9,7 +9,6 @@ import json
 
 from lineage.cli.output import jsonable
 from lineage.query import diff as d
-from lineage.query import history as h
 from tests.test_diff import EXPECTED, scenario
 from tests.test_history import H1, story
 
@@ -47,7 +46,7 @@ def test_diff_json_matches_the_api(cli):
     doc = json.loads(res.stdout)
     assert doc["from"] == {"rev": "v1", "commit": s.repo.git.commit("v1").hexsha}
     assert doc["to"] == {"rev": "v2", "commit": s.repo.git.commit("v2").hexsha}
-    with d.open_diff(s.repo, "v1", "v2") as res_api:
+    with s.repo.diff("v1", "v2") as res_api:
         rows = jsonable(res_api.relation.to_arrow_table().to_pylist())
         summary = res_api.summary()
     assert doc["changes"] == rows
@@ -72,7 +71,7 @@ def test_diff_sql_runs_on_a_pair(cli):
     with s.repo.pair("v1", "v2") as pair:
         d.register(pair.con)
         printed = pair.con.sql(res.stdout).to_arrow_table().to_pylist()
-    with d.open_diff(s.repo, "v1", "v2") as res_api:
+    with s.repo.diff("v1", "v2") as res_api:
         assert printed == res_api.relation.to_arrow_table().to_pylist()
 
 
@@ -95,9 +94,8 @@ def test_history_outputs(cli):
     revisions = json.loads(res.stdout)
     assert [r["revision"] for r in revisions] == [1, 2, 3]
     assert [len(r["reviews"]) for r in revisions] == [2, 0, 1]
-    snap, lid = h.open_history(s.repo, H1)
-    with snap:
-        api = jsonable(snap.con.sql(h.history_sql(lid)).to_arrow_table().to_pylist())
+    with s.repo.history(H1) as rows:
+        api = jsonable(rows.to_pylist())
     assert revisions == api
     res = cli(s.root, "history", "--external-id", "ext-1", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
@@ -136,9 +134,8 @@ def test_blame(cli):
     s = story()
     res = cli(s.root, "blame", "img.jpg", "--rev", "v1", "--format", "json")
     assert res.exit_code == 0
-    snap = h.open_blame(s.repo, "img.jpg", "v1")
-    with snap:
-        api = jsonable(snap.con.sql(h.blame_sql("img.jpg")).to_arrow_table().to_pylist())
+    with s.repo.blame("img.jpg", "v1") as rows:
+        api = jsonable(rows.to_pylist())
     assert json.loads(res.stdout) == api
     assert len(api) == 2
     res = cli(s.root, "blame", "img.jpg", "--format", "table")

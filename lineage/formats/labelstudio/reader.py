@@ -42,10 +42,10 @@ from lineage.formats.base import (
     table_from_records,
     union_box,
 )
-from lineage.formats.content import CONTENT
 from lineage.formats.labelstudio import assets as ls_assets
 from lineage.formats.labelstudio import regions
 from lineage.formats.yolo.sizes import Sizes, image_size, load_sizes
+from lineage.store.content import CONTENT
 
 _HEAD = 1 << 16
 

@@ -19,25 +19,36 @@ The Merkle root is only as good as its anchor: someone who rewrites every copy
 (store, tags, remote) and every published root is not detected. Publish the root
 elsewhere (a signed tag message, a ticket, an email) to anchor it.
 
-``lineage.store.integrity`` holds the cheap checks readers make; ``repair`` re-fetches corrupt cache files from the DVC remote.
+``lineage.store.integrity`` holds the cheap checks readers make; ``proofs`` the RFC 9162
+proofs; ``repair`` re-fetches corrupt cache files from the DVC remote.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lineage.errors import InputError, IntegrityError, LineageError
 from lineage.store import chain, merkle
-from lineage.store import schema as schemas
 from lineage.store.files import atomic_write_bytes
-from lineage.store.integrity import check_segments
 from lineage.store.integrity import digests as _digests
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
+from lineage.versioning.manifests import (
+    commit_of,
+    is_segment,
+    leaves,
+    manifest,
+    read_chain,
+    try_fetch,
+)
+
+if TYPE_CHECKING:
+    from git import Repo
+from lineage.versioning.proofs import ConsistencyProof, consistency
 
 CHECKS = ("files", "chain", "append-only", "history", "merkle")
 
@@ -49,37 +60,6 @@ class Problem:
     file: str | None = None
     txn_id: str | None = None
     commit: str | None = None
-
-
-@dataclass(frozen=True)
-class ConsistencyProof:
-    """RFC 9162 proof that the tree at ``since`` (``first_size`` leaves) is a prefix of
-    the tree at the revision (``second_size`` leaves)."""
-
-    since: str
-    first_size: int
-    second_size: int
-    first_root: str
-    second_root: str
-    proof: list[str]
-    verified: bool
-
-
-@dataclass(frozen=True)
-class InclusionProof:
-    """RFC 9162 audit path of the transaction holding a label's current revision."""
-
-    label_id: str
-    revision: int
-    txn_id: str
-    segment: str | None
-    segment_sha256: str | None
-    leaf: str
-    leaf_index: int
-    tree_size: int
-    proof: list[str]
-    root: str
-    verified: bool
 
 
 @dataclass
@@ -100,96 +80,27 @@ class VerifyResult:
         return [p for p in self.problems if p.check == check]
 
 
-# ---------------------------------------------------------------------- reading
-
-
-def _manifest(layout: Layout, commit) -> tuple[str | None, dict[str, str]]:
-    """(directory md5, ``relpath -> md5``) of the store at ``commit`` (empty: no store).
-    Fetches the manifest from the remote when the cache lacks it."""
-    blob = gitrepo.read_blob(commit, layout.dvc_file.name)
-    if blob is None:
-        return None, {}
-    dir_md5 = dvcstore.dir_md5(blob, commit.hexsha[:10])
-    entries = dvcstore.manifest(layout.root, dir_md5)  # IntegrityError when corrupt
-    if entries is None:
-        _try_fetch(layout, [dir_md5])
-        entries = dvcstore.manifest(layout.root, dir_md5)
-    if entries is None:
-        raise IntegrityError(
-            f"the store manifest of {commit.hexsha[:10]} is neither in the DVC cache nor "
-            "on the remote",
-            hint="`lineage pull` from a remote that has it",
-        )
-    return dir_md5, {e["relpath"]: e["md5"] for e in entries}
-
-
-def _try_fetch(layout: Layout, md5s: list[str]) -> None:
-    if not md5s:
-        return
-    try:
-        dvcstore.fetch_objects(layout.root, md5s)
-    except LineageError:
-        pass  # reported below as missing
-
-
-def _is_segment(relpath: str) -> bool:
-    parts = relpath.split("/")
-    return len(parts) == 2 and parts[0] in schemas.STORED_TABLES and parts[1].endswith(".parquet")
-
-
-def _read_chain(layout: Layout, files: dict[str, str]) -> list[dict]:
-    """All transaction rows of a manifest, in txn_id order (the chain and leaf order)."""
-    rows = []
-    for rel, md5 in sorted(files.items()):
-        if rel.startswith("transactions/") and _is_segment(rel):
-            try:
-                rows += pq.read_table(dvcstore.cache_path(layout.root, md5)).to_pylist()
-            except (OSError, ValueError, pa.ArrowException) as exc:
-                raise IntegrityError(f"{rel} is not a readable transactions file: {exc}") from exc
-    return sorted(rows, key=lambda r: r["txn_id"])
-
-
-def _leaves(rows: list[dict]) -> list[bytes]:
-    """Leaf data: each transaction's hash (its text when it is not hex: the chain check
-    reports that row)."""
-    out = []
-    for r in rows:
-        try:
-            out.append(bytes.fromhex(r["hash"] or ""))
-        except ValueError:
-            out.append(str(r["hash"]).encode())
-    return out
-
-
-def _commit_of(repo, rev: str | None):
-    if rev is None:
-        return repo.head.commit if gitrepo.has_commits(repo) else None
-    return gitrepo.resolve(repo, rev)
-
-
-# ---------------------------------------------------------------------- verify
-
-
-def verify(repo, rev: str | None = None, since: str | None = None) -> VerifyResult:
+def verify(
+    layout: Layout, git: Repo, rev: str | None = None, since: str | None = None
+) -> VerifyResult:
     """Run every check on ``rev`` (default HEAD). The history check compares against
     ``since`` (any tag, even one no longer on the history) or, by default, against
     every tag that is an ancestor of ``rev``."""
-    layout, git = repo.layout, repo.git
-    commit = _commit_of(git, rev)
+    commit = commit_of(git, rev)
     result = VerifyResult(rev or "HEAD", commit.hexsha if commit else None)
     if commit is None:
         if since is not None:
             raise InputError("the repository has no commits yet", field="since")
         return result
-    dir_md5, files = _manifest(layout, commit)
+    dir_md5, files = manifest(layout, commit)
     at_head = gitrepo.has_commits(git) and git.head.commit.hexsha == commit.hexsha
-    result.segments = sum(1 for rel in files if _is_segment(rel))
+    result.segments = sum(1 for rel in files if is_segment(rel))
 
     readable = _check_files(layout, commit, files, at_head, result)
     rows = []
     if readable:
         try:
-            rows = _read_chain(layout, files)
+            rows = read_chain(layout, files)
         except IntegrityError as exc:
             result.problems.append(Problem("chain", exc.message))
             readable = False
@@ -197,7 +108,7 @@ def verify(repo, rev: str | None = None, since: str | None = None) -> VerifyResu
         result.transactions = len(rows)
         _check_recorded(files, rows, layout, result)
         _check_chain(rows, result)
-        result.root = merkle.root(_leaves(rows)).hex()
+        result.root = merkle.root(leaves(rows)).hex()
     _check_append_only(layout, git, commit, result)
     _check_tags(layout, git, commit, rows, since, result, plain=rev is None)
     if result.ok and rev is None and since is None:
@@ -210,7 +121,7 @@ def _check_files(layout, commit, files, at_head, result) -> bool:
     checked when it was read (``dvcstore.manifest``). Returns whether the transaction
     files can be read."""
     missing = [md5 for md5 in files.values() if not dvcstore.cache_path(layout.root, md5).exists()]
-    _try_fetch(layout, missing)
+    try_fetch(layout, missing)
     readable = True
     owners = _owners_by_segment(layout, files)
     for rel, md5 in sorted(files.items()):
@@ -253,7 +164,7 @@ def _owners_by_segment(layout: Layout, files: dict[str, str]) -> dict[str, str]:
     that commit's (intact) transactions file; used only to name the transaction."""
     out = {}
     for rel, md5 in files.items():
-        if not (rel.startswith("transactions/") and _is_segment(rel)):
+        if not (rel.startswith("transactions/") and is_segment(rel)):
             continue
         cache = dvcstore.cache_path(layout.root, md5)
         try:
@@ -280,7 +191,7 @@ def _check_recorded(files: dict[str, str], rows: list[dict], layout, result) -> 
             claimed.setdefault(seg["path"], (seg, row["txn_id"]))
     seen_problem = {p.file for p in result.problems}
     for rel, md5 in sorted(files.items()):
-        if not _is_segment(rel) or rel.startswith("transactions/") or rel in seen_problem:
+        if not is_segment(rel) or rel.startswith("transactions/") or rel in seen_problem:
             continue
         if rel not in claimed:
             result.problems.append(
@@ -348,7 +259,7 @@ def _check_append_only(layout: Layout, git, commit, result: VerifyResult) -> Non
     before, before_sha = None, None
     for v in versions:
         try:
-            _, files = _manifest(layout, git.commit(v.commit))
+            _, files = manifest(layout, git.commit(v.commit))
         except LineageError as exc:
             result.problems.append(Problem("append-only", exc.message, commit=v.commit))
             return
@@ -399,14 +310,14 @@ def _check_tags(layout, git, commit, rows, since, result: VerifyResult, plain: b
             _check_verified_heads(layout, git, commit, result)
     for name, tc in sorted(targets, key=lambda t: t[0]):
         try:
-            _, files = _manifest(layout, tc)
-            old = _read_chain(layout, files)
+            _, files = manifest(layout, tc)
+            old = read_chain(layout, files)
         except (LineageError, OSError, ValueError) as exc:
             result.problems.append(
                 Problem("history", f"cannot read the transactions at {name}: {exc}")
             )
             continue
-        proof = _consistency(name, old, rows)
+        proof = consistency(name, old, rows)
         result.consistency.append(proof)
         for i, row in enumerate(old):
             new = rows[i] if i < len(rows) else None
@@ -474,141 +385,3 @@ def record_verified(layout: Layout, commit: str) -> None:
     heads = [h for h in heads if h != commit][-99:] + [commit]
     if layout.work.is_dir():
         atomic_write_bytes(path, json.dumps({"heads": heads}).encode())
-
-
-def _consistency(name: str, old: list[dict], new: list[dict]) -> ConsistencyProof:
-    first, second = _leaves(old), _leaves(new)
-    first_root, second_root = merkle.root(first), merkle.root(second)
-    if len(first) <= len(second):
-        proof = merkle.consistency_proof(second, len(first))
-        ok = merkle.verify_consistency(len(first), len(second), first_root, second_root, proof)
-    else:
-        proof, ok = [], False
-    return ConsistencyProof(
-        name,
-        len(first),
-        len(second),
-        first_root.hex(),
-        second_root.hex(),
-        [p.hex() for p in proof],
-        ok,
-    )
-
-
-# ---------------------------------------------------------------------- proofs
-
-
-def consistency_proof(repo, since_tag: str, rev: str | None = None) -> ConsistencyProof:
-    """RFC 9162 consistency proof that ``rev`` (default HEAD) only appended to ``since_tag``."""
-    layout, git = repo.layout, repo.git
-    _, old_files = _manifest(layout, gitrepo.resolve(git, since_tag))
-    commit = _commit_of(git, rev)
-    if commit is None:
-        raise InputError("the repository has no commits yet", field="rev")
-    _, new_files = _manifest(layout, commit)
-    return _consistency(since_tag, _read_chain(layout, old_files), _read_chain(layout, new_files))
-
-
-def inclusion_proof(repo, label_id: str, rev: str | None = None) -> InclusionProof:
-    """RFC 9162 inclusion proof of the transaction that wrote ``label_id``'s current
-    revision in ``rev`` (default HEAD), plus the segment (and its SHA-256) holding it."""
-    layout, git = repo.layout, repo.git
-    commit = _commit_of(git, rev)
-    if commit is None:
-        raise InputError("the repository has no commits yet", field="rev")
-    from lineage.versioning.revision import resolve
-
-    check_segments(layout, resolve(layout, git, commit.hexsha).segments)
-    with repo.at(commit.hexsha) as snap:
-        found = snap.arrow(
-            "SELECT revision, txn_id FROM label_events WHERE label_id = ? "
-            "ORDER BY revision DESC LIMIT 1",
-            [label_id],
-        ).to_pylist()
-    if not found:
-        raise InputError(
-            f"no label '{label_id}' in {rev or 'HEAD'}",
-            field="label_id",
-            hint="see `lineage query`",
-        )
-    revision, txn_id = found[0]["revision"], found[0]["txn_id"]
-    _, files = _manifest(layout, commit)
-    rows = _read_chain(layout, files)
-    index = next((i for i, r in enumerate(rows) if r["txn_id"] == txn_id), None)
-    if index is None:
-        raise IntegrityError(
-            f"transaction {txn_id} of label {label_id} is not in the transactions of "
-            f"{rev or 'HEAD'}"
-        )
-    leaves = _leaves(rows)
-    tree = merkle.MerkleTree(leaves)
-    proof = tree.inclusion_proof(index)
-    seg = next((s for s in rows[index].get("segments") or [] if s["table"] == "label_events"), None)
-    return InclusionProof(
-        label_id=label_id,
-        revision=int(revision),
-        txn_id=txn_id,
-        segment=seg["path"] if seg else None,
-        segment_sha256=seg["sha256"] if seg else None,
-        leaf=leaves[index].hex(),
-        leaf_index=index,
-        tree_size=tree.size,
-        proof=[p.hex() for p in proof],
-        root=tree.root.hex(),
-        verified=merkle.verify_inclusion(leaves[index], index, tree.size, proof, tree.root),
-    )
-
-
-# ---------------------------------------------------------------------- readers, repair
-
-
-@dataclass(frozen=True)
-class RepairResult:
-    repaired: list[str]
-    failed: list[str]
-
-
-def repair(repo, remote: str | None = None) -> RepairResult:
-    """Replace corrupt cache files (any version on any branch or tag) and work-tree
-    copies by good ones from the remote. DVC's own pull skips files it believes are
-    present, so corrupt ones are deleted first, then fetched by hash."""
-    layout, git = repo.layout, repo.git
-    if not gitrepo.has_commits(git):
-        return RepairResult([], [])
-    bad: dict[str, str] = {}
-    head_files: dict[str, str] = {}
-    for c in git.iter_commits("--all", paths=layout.dvc_file.name):
-        try:
-            _, files = _manifest(layout, c)
-        except LineageError:
-            continue
-        if c.hexsha == git.head.commit.hexsha:
-            head_files = files
-        for rel, md5 in files.items():
-            path = dvcstore.cache_path(layout.root, md5)
-            if md5 not in bad and path.exists() and _digests(path)[0] != md5:
-                bad[md5] = rel
-    if not head_files:
-        _, head_files = _manifest(layout, git.head.commit)
-    for md5 in bad:
-        dvcstore.cache_path(layout.root, md5).unlink()
-    work_bad = [
-        rel
-        for rel, md5 in head_files.items()
-        if (layout.store / rel).is_file() and _digests(layout.store / rel)[0] != md5
-    ]
-    for rel in work_bad:
-        (layout.store / rel).unlink()
-    if bad:
-        dvcstore.fetch_objects(layout.root, list(bad), remote)
-    if work_bad or bad:
-        dvcstore.checkout(layout.root, layout.store_name)
-    repaired, failed = [], []
-    for md5, rel in sorted(bad.items(), key=lambda kv: kv[1]):
-        path = dvcstore.cache_path(layout.root, md5)
-        (repaired if path.exists() and _digests(path)[0] == md5 else failed).append(rel)
-    for rel in work_bad:
-        path = layout.store / rel
-        ok = path.is_file() and _digests(path)[0] == head_files[rel]
-        (repaired if ok else failed).append(f"{layout.store_name}/{rel}")
-    return RepairResult(repaired, failed)

@@ -25,10 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lineage.errors import InputError
-from lineage.formats.base import EVERYTHING, Comparison
-from lineage.formats.content import CONTENT
 from lineage.store import duck, ids
 from lineage.store import schema as schemas
+from lineage.store.content import CONTENT
+from lineage.store.incoming import EVERYTHING, Comparison
 
 
 @dataclass
