@@ -484,7 +484,7 @@ def _oks_matrix(
     xg, yg, vg = g[:, None, :, 0], g[:, None, :, 1], g[:, :, 2]
     xd, yd = d[None, :, :, 0], d[None, :, :, 1]
     labelled = vg > 0
-    has = labelled.any(axis=1)[:, None, None]
+    has = labelled.any(axis=1)[:, None, None]  # type: ignore[index]  # numpy/duckdb stubs
     bx, by, bw, bh = (box[:, i, None, None] for i in range(4))
     x0, x1, y0, y1 = bx - bw, bx + bw * 2, by - bh, by + bh * 2
     with np.errstate(invalid="ignore", over="ignore"):
@@ -657,7 +657,7 @@ def iou_matrix(
         out[i, j] = _rotated_iou_pairs(ra.bbox[i], ra.rot[i], rb.bbox[j], rb.rot[j])
     # regions: pycocotools mask IoU, one call per image size
     image = _image_size(height, width, ra, rb)
-    size = _pair_size(ra.msize[:, None], rb.msize[None, :], np.int64(image))
+    size = _pair_size(ra.msize[:, None], rb.msize[None, :], np.int64(image))  # type: ignore[arg-type]  # numpy/duckdb stubs
     region = (ka == _REGION) & (kb == _REGION) & (size >= 0)
     ca: dict = {}
     cb: dict = {}
@@ -665,8 +665,8 @@ def iou_matrix(
         sel = region & (size == s)
         ia, ib = np.flatnonzero(sel.any(axis=1)), np.flatnonzero(sel.any(axis=0))
         sub = mask_utils.iou(
-            [ra.region_rle(i, s, ca) for i in ia],
-            [rb.region_rle(j, s, cb) for j in ib],
+            [ra.region_rle(i, s, ca) for i in ia],  # type: ignore[arg-type]  # numpy/duckdb stubs
+            [rb.region_rle(j, s, cb) for j in ib],  # type: ignore[arg-type]  # numpy/duckdb stubs
             [0] * len(ib),
         )
         block = np.asarray(sub, dtype=np.float64).reshape(len(ia), len(ib))
@@ -710,7 +710,7 @@ def iou_pairs(
     size = _pair_size(ra.msize, rb.msize, image)
     for i in np.flatnonzero((ka == _REGION) & (kb == _REGION) & (size >= 0)):
         s = size[i]
-        res = mask_utils.iou([ra.region_rle(i, s, {})], [rb.region_rle(i, s, {})], [0])
+        res = mask_utils.iou([ra.region_rle(i, s, {})], [rb.region_rle(i, s, {})], [0])  # type: ignore[arg-type]  # numpy/duckdb stubs
         out[i] = float(np.asarray(res).ravel()[0])
     for i in np.flatnonzero((ka == _KEYPOINTS) & (kb == _KEYPOINTS)):
         g, d = ra.kps[i], rb.kps[i]

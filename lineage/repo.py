@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 
@@ -33,12 +33,16 @@ from lineage.versioning import commit as committing
 from lineage.versioning import dvcstore, gitrepo
 
 if TYPE_CHECKING:
+    import git
+
     from lineage.audit.policy import Policy
     from lineage.audit.run import AuditResult
     from lineage.audit.samples import LotDecision, SampleResult
+    from lineage.formats.base import ExportResult
     from lineage.query.diff import Diff
     from lineage.query.result import Rows
     from lineage.query.snapshot import Pair, Snapshot
+    from lineage.versioning.commit import CommitResult
     from lineage.versioning.proofs import ConsistencyProof, InclusionProof
     from lineage.versioning.repair import RepairResult
     from lineage.versioning.revision import RevisionFiles
@@ -65,7 +69,7 @@ class TxnResult:
     deleted_assets: int = 0  # images whose labels a snapshot import deletes
     events: pa.Table | None = None  # with dry_run: the label events it would stage
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["skipped"] = [asdict(s) for s in self.skipped]
         d.pop("events", None)
@@ -75,7 +79,7 @@ class TxnResult:
 @dataclass(frozen=True)
 class StatusInfo:
     commit: str | None
-    staged: list[dict]
+    staged: list[dict[str, Any]]
     counts: dict[str, int]
     notes: list[str]
 
@@ -87,7 +91,9 @@ class Repo:
         self.root = Path(root).resolve()
         self.layout = Layout.of(self.root)
         self._git = None
-        self._versions: dict[str | None, tuple] = {}  # commit -> versions tables (cached)
+        self._versions: dict[
+            str | None, tuple[pa.Table, pa.Table]
+        ] = {}  # commit -> versions tables (cached)
         self.notes: list[str] = []  # what recovery did, for the CLI to show
 
     # ------------------------------------------------------------------ set-up
@@ -129,16 +135,16 @@ class Repo:
         return cls(root)
 
     @property
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         from lineage.store.layout import read_config
 
         return read_config(self.root)
 
     @property
-    def git(self):
+    def git(self) -> git.Repo:
         if self._git is None:
             self._git = gitrepo.open_git(self.root)
-        return self._git
+        return cast("git.Repo", self._git)
 
     # ------------------------------------------------------------------ reading
 
@@ -448,7 +454,7 @@ class Repo:
             self.layout, commit, label_id, row["revision"], row["txn_id"], rev or "HEAD"
         )
 
-    def log(self, rev: str = "HEAD") -> list[dict]:
+    def log(self, rev: str = "HEAD") -> list[dict[str, Any]]:
         """Versions that changed the store, newest first, with their transactions."""
         from lineage.versioning import history
 
@@ -476,7 +482,7 @@ class Repo:
     # ------------------------------------------------------------------ writing
 
     @contextmanager
-    def _writing(self, timeout: float | None = None):
+    def _writing(self, timeout: float | None = None) -> Iterator[None]:
         with write_lock(self.layout.lock, timeout):
             self.notes += committing.recover(self.layout, self.git)
             yield
@@ -490,9 +496,9 @@ class Repo:
         message: str,
         fmt: str | None,
         files: list[Path],
-        options: dict,
-        counts: dict,
-        meta: dict | None = None,
+        options: dict[str, Any],
+        counts: dict[str, Any],
+        meta: dict[str, Any] | None = None,
     ) -> str:
         """Stage ``tables`` plus their transaction record as transaction ``txn_id``."""
         txn_row = {
@@ -540,7 +546,7 @@ class Repo:
         annotator_map: dict[str, str] | str | Path | None = None,
         sizes: str | Path | None = None,
         images: str | Path | None = None,
-        extra: dict | None = None,
+        extra: dict[str, Any] | None = None,
         message: str | None = None,
         progress: Progress | None = None,
         dry_run: bool = False,
@@ -720,7 +726,9 @@ class Repo:
         table = pa.Table.from_pylist([rec], schema=incoming_schema("reviews"))
         return self._add_reviews(table, ["review"], "command line", f"review {label_id}", [])
 
-    def _add_reviews(self, reviews: pa.Table, records, file: str, message: str, files) -> TxnResult:
+    def _add_reviews(
+        self, reviews: pa.Table, records: list[str], file: str, message: str, files: list[Path]
+    ) -> TxnResult:
         from lineage.store import ingest
 
         if reviews.num_rows == 0:
@@ -811,7 +819,7 @@ class Repo:
             raise InputError("no annotators in the file", file=path)
         return self.add_annotators(rows, source=Path(path))
 
-    def add_annotators(self, rows: list[dict], source: Path | None = None) -> TxnResult:
+    def add_annotators(self, rows: list[dict[str, Any]], source: Path | None = None) -> TxnResult:
         """Register several annotators in one transaction (rows: annotator_id, kind, name, team)."""
         for i, row in enumerate(rows, start=1):
             if not row.get("annotator_id"):
@@ -832,7 +840,7 @@ class Repo:
         )
 
     def _stage_rows(
-        self, kind: str, table: str, rows: list[dict], message: str, files: list[Path]
+        self, kind: str, table: str, rows: list[dict[str, Any]], message: str, files: list[Path]
     ) -> TxnResult:
         """Stage a few rows of one table (guidelines, annotators) as one transaction."""
         with self._writing():
@@ -850,16 +858,16 @@ class Repo:
             )
             return TxnResult(txn_id, rows={table: len(rows)})
 
-    def commit(self, message: str, tag: str | None = None):
+    def commit(self, message: str, tag: str | None = None) -> CommitResult:
         """Move everything staged into the store and record it as a git commit (+ tag)."""
         with self._writing():
             last = None
             if gitrepo.has_commits(self.git):
                 with self.at("HEAD") as snap:
-                    last = snap.con.sql(
+                    found = snap.con.sql(
                         "SELECT hash FROM transactions ORDER BY txn_id DESC LIMIT 1"
                     ).fetchall()
-                    last = last[0][0] if last else None
+                    last = found[0][0] if found else None
             if not gitrepo.has_identity(self.git):
                 self.notes.append(
                     "git has no user identity, so the commit names this machine's account; "
@@ -872,7 +880,9 @@ class Repo:
                 self._stage_checkpoint("checkpoint")
             return committing.commit(self.layout, self.git, message, tag, last)
 
-    def compact(self, message: str = "lineage compact: checkpoint", tag: str | None = None):
+    def compact(
+        self, message: str = "lineage compact: checkpoint", tag: str | None = None
+    ) -> CommitResult:
         """Write a checkpoint (the materialised current state) and commit it, so reads cost
         the live labels plus the events since, not the whole log. History is kept."""
         with self._writing():
@@ -954,8 +964,8 @@ class Repo:
         *,
         rev: str | None = None,
         pseudonymize_key: bytes | None = None,
-        extra: dict | None = None,
-    ):
+        extra: dict[str, Any] | None = None,
+    ) -> ExportResult:
         """Write the labels of ``rev`` in format ``fmt``."""
         from lineage import formats
         from lineage.formats.base import ExportInput, ExportOptions
@@ -983,8 +993,14 @@ class Repo:
                 guidelines=schemas.conform("guidelines", raw("guidelines")),
                 revision=rev or "HEAD",
             )
-        return formats.get(fmt).write(
-            data, Path(out), ExportOptions(pseudonymize_key=pseudonymize_key, extra=extra or {})
+        writer = formats.get(fmt).write
+        return cast(
+            "ExportResult",
+            writer(
+                data,
+                Path(out),
+                ExportOptions(pseudonymize_key=pseudonymize_key, extra=extra or {}),
+            ),
         )
 
 
@@ -995,7 +1011,7 @@ def interrupt_queries() -> None:
     stream.interrupt_all()
 
 
-def _checkpoint_settings(config: dict) -> tuple[float, int]:
+def _checkpoint_settings(config: dict[str, Any]) -> tuple[float, int]:
     """``[store] checkpoint_ratio`` and ``checkpoint_min_events`` of lineage.toml."""
     store = config.get("store", {}) if isinstance(config.get("store"), dict) else {}
     ratio = store.get("checkpoint_ratio", checkpoint.DEFAULT_RATIO)

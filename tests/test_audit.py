@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lineage.audit import run as audit_run
-from lineage.audit.checks import CHECK_IDS, CHECKS, Finding, coverage, coverage_sql
+from lineage.audit.checks import CHECK_IDS, CHECKS, Finding, coverage_sql, run_check
 from lineage.audit.policy import Policy, load_policy, parse_policy
 from lineage.errors import InputError
 from lineage.repo import Repo
@@ -213,7 +213,7 @@ def test_check_function_and_sql_twin(bad):
     repo, policy_file = bad
     policy = load_policy(policy_file)
     with repo.at(None) as snap:
-        finding = coverage(snap.con, policy)
+        finding = run_check(snap.con, "coverage.passes", policy)
     assert finding.sql == coverage_sql(policy).strip()
     assert finding.examples == ["v_cover"]
 

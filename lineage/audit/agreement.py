@@ -159,7 +159,7 @@ class _Figures:
         if math.isnan(value):
             caution = why or "undefined: nothing to compare"
         else:
-            caution = reliability_note(int(n_items))
+            caution = reliability_note(int(n_items))  # type: ignore[assignment]  # checked before use
         note = "; ".join(n for n in (scope, caution) if n) or None
         self.rows.append((*key, figure, value, int(n_items), note))
 
@@ -476,7 +476,7 @@ def _consensus(data: _Data) -> dict[str, tuple[float, Agreement]]:
     for who, lo, hi in _runs(t.column("annotator_id")):
         a, b = mine[lo:hi], theirs[lo:hi]
         out[who] = (float(np.mean(a == b)), cohen_kappa_result(a, b))
-    return out
+    return out  # type: ignore[return-value]  # numpy/duckdb stubs
 
 
 def _gold_objects(data: _Data, iou_threshold: float) -> dict[str, MatchSummary]:
@@ -497,7 +497,7 @@ ORDER BY x, r.asset_id"""
         s = match_many(_groups(data, units.slice(lo, hi - lo)), iou_threshold, data.sizes)
         if s.n_a or s.n_b:
             out[who] = s
-    return out
+    return out  # type: ignore[return-value]  # numpy/duckdb stubs
 
 
 GOLD_CLASSES_SQL = """
@@ -577,7 +577,8 @@ def _fix_ious(data: _Data) -> dict[str, tuple[int, float]]:
         t.column("width").to_numpy(zero_copy_only=False).astype(np.float64),
     )
     return {
-        who: (hi - lo, float(iou[lo:hi].sum())) for who, lo, hi in _runs(t.column("annotator_id"))
+        who: (hi - lo, float(iou[lo:hi].sum()))  # type: ignore[misc]  # numpy/duckdb stubs
+        for who, lo, hi in _runs(t.column("annotator_id"))
     }
 
 
@@ -670,6 +671,6 @@ LEFT JOIN _ag_groups gb ON gb.asset_id = u.asset_id AND gb.annotator_id = u.b
 ORDER BY u.class_name NULLS LAST, u.a, u.b, u.asset_id"""
     )
     return {
-        name: match_many(_groups(data, units.slice(lo, hi - lo)), iou_threshold, data.sizes)
+        name: match_many(_groups(data, units.slice(lo, hi - lo)), iou_threshold, data.sizes)  # type: ignore[misc]  # numpy/duckdb stubs
         for name, lo, hi in _runs(units.column("class_name"))
     }

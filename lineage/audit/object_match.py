@@ -266,7 +266,7 @@ def _match_batch(batch, iou_threshold, sizes, totals: _Totals) -> None:
         # a batch whose tables cannot be stacked (or lack a column read) goes one by one
         plain, stacked = np.zeros(len(batch), dtype=bool), None
     if stacked is not None and plain.any():
-        _match_plain(plain, *stacked, iou_threshold, totals)
+        _match_plain(plain, *stacked, iou_threshold, totals)  # type: ignore[call-arg]  # numpy/duckdb stubs
     for idx in np.flatnonzero(~plain):
         image, a, b = batch[idx]
         _match_one(image, a, b, iou_threshold, sizes, totals)
@@ -310,7 +310,7 @@ def _class_codes(
     both = pa.chunked_array(a.chunks + b.chunks, type=pa.string()).combine_chunks()
     encoded = pc.dictionary_encode(both)
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    names = np.append(encoded.dictionary.to_numpy(zero_copy_only=False), None)
+    names = np.append(encoded.dictionary.to_numpy(zero_copy_only=False), None)  # type: ignore[call-overload]  # numpy/duckdb stubs
     return codes[: len(a)], codes[len(a) :], names
 
 

@@ -95,7 +95,7 @@ class AuditResult:
         from lineage.formats.pseudonym import pseudonym
 
         findings = [
-            replace(f, examples=[pseudonym(e, key) for e in f.examples])
+            replace(f, examples=[pseudonym(e, key) for e in f.examples])  # type: ignore[misc]  # checked before use
             if f.subject == "annotator"
             else f
             for f in self.findings

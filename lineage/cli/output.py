@@ -11,7 +11,7 @@ import functools
 import itertools
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import click
 
@@ -187,10 +187,6 @@ def emit_json(obj, out=None) -> None:
 def message(text: str) -> None:
     """Messages go to stderr, so stdout stays data."""
     click.echo(text, err=True)
-
-
-def rows_of(records: Iterable[dict]) -> list[dict]:
-    return [jsonable(r) for r in records]
 
 
 class working:

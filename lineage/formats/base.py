@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import pyarrow as pa
 
@@ -121,7 +121,7 @@ def union_box(a, b) -> list[float]:
     return [lo_x, lo_y, max(x0 + w0, x1 + w1) - lo_x, max(y0 + h0, y1 + h1) - lo_y]
 
 
-def finite(value: Any) -> bool:
+def finite(value: Any) -> TypeGuard[float]:
     """A real, finite number (not bool, NaN or inf)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return False

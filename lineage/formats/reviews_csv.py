@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 import pyarrow as pa
 
@@ -28,7 +29,7 @@ def read(path: Path) -> tuple[pa.Table, list[str]]:
 def review_record(raw: dict, *, file=None, record=None) -> dict:
     """Validate one review given as strings (a CSV row or CLI options)."""
 
-    def bad(message, field):
+    def bad(message: str, field: str) -> NoReturn:
         raise InputError(message, file=file, record=record, field=field)
 
     for col in REQUIRED:

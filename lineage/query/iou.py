@@ -37,7 +37,7 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
     geom = duckdb.sqltype(_GEOMETRY_TYPE)
     num = duckdb.sqltype("DOUBLE")
     try:
-        con.create_function(
+        con.create_function(  # type: ignore[call-overload]  # numpy/duckdb stubs
             IOU_FUNCTION,
             _iou_udf,
             [geom, geom, num, num],

@@ -8,7 +8,7 @@ snapshot it runs on: use it as a context manager, or ``close`` it, when done.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -63,8 +63,9 @@ class Rows:
             return pa.Table.from_batches(batches)
         return self.relation.limit(0).to_arrow_table()
 
-    def to_pylist(self) -> list[dict]:
-        return self.arrow().to_pylist()
+    def to_pylist(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.arrow().to_pylist()
+        return rows
 
     def close(self) -> None:
         if self._owns:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -66,14 +67,11 @@ class Snapshot:
         self._timer.daemon = True
         self._timer.start()
 
-    def view(self, name: str) -> duckdb.DuckDBPyRelation:
-        return self.con.table(name)
-
-    def arrow(self, sql: str, params: list | None = None) -> pa.Table:
+    def arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         """Internal SQL (not sandbox-checked) as an Arrow table."""
         return self.con.sql(sql, params=params).to_arrow_table()
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> duckdb.DuckDBPyRelation:
         from lineage.query.views import PUBLIC_VIEWS
 
         if name in PUBLIC_VIEWS:

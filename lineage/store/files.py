@@ -63,12 +63,3 @@ def sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def md5(path: Path, chunk: int = 1 << 20) -> str:
-    """DVC's content hash of a file."""
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()

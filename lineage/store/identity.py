@@ -71,7 +71,7 @@ def resolve(
     con.register("inc", inc)
     con.register("cur", current)
     assigned = np.asarray(inc.column("label_id").to_numpy(zero_copy_only=False), dtype=object)
-    how = np.where(_present(assigned), "label_id", None).astype(object)
+    how = np.where(_present(assigned), "label_id", None).astype(object)  # type: ignore[call-overload]  # numpy/duckdb stubs
     is_delete = np.asarray(
         pc.fill_null(pc.equal(inc.column("op"), "delete"), False).to_numpy(zero_copy_only=False),
         dtype=bool,
@@ -514,7 +514,7 @@ def _for_kept_shapes(term: str, cmp: Comparison) -> str:
     return term
 
 
-def single_events_sql(cmp: Comparison, given: set[str] = frozenset()) -> str:
+def single_events_sql(cmp: Comparison, given: frozenset[str] | set[str] = frozenset()) -> str:
     chosen = [
         f"CASE WHEN op = 'delete' THEN _c_{c} ELSE coalesce({c}, _c_{c}) END AS {c}"
         if c == "external_id"

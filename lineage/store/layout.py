@@ -61,13 +61,6 @@ class Layout:
     def lock(self) -> Path:
         return self.work / "lock"
 
-    @property
-    def config(self) -> Path:
-        return self.root / CONFIG_FILE
-
-    def table_dir(self, table: str) -> Path:
-        return self.store / table
-
 
 def store_path(root: Path, name: object) -> str:
     """``[store] path`` checked: lineage.toml is repository content (a clone is untrusted),

@@ -138,7 +138,7 @@ def recover(layout: Layout, repo) -> list[str]:
             repo.create_tag(journal["tag"], ref=repo.head.commit)
         for txn_id in journal["txns"]:
             staging.discard(layout.staging / txn_id)
-        notes.append(f"finished an interrupted commit ({head[:10]})")
+        notes.append(f"finished an interrupted commit ({head[:10]})")  # type: ignore[index]  # checked before use
     else:
         for rel in journal["files"]:
             (layout.store / rel).unlink(missing_ok=True)
@@ -182,7 +182,3 @@ def _has_segment(layout: Layout, commit, segment_id: str) -> bool:
         return False
     entries = dvcstore.manifest(layout.root, dvcstore.dir_md5(blob, commit.hexsha)) or []
     return any(e["relpath"].endswith(f"/{segment_id}.parquet") for e in entries)
-
-
-def working_files(layout: Layout) -> list[Path]:
-    return sorted(layout.store.rglob("*.parquet")) if layout.store.exists() else []

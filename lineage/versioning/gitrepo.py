@@ -35,6 +35,8 @@ def find_root(start: Path) -> Path:
             f"{Path(start).resolve()} is not inside a git repository",
             hint="run `git init`, then `lineage init`",
         ) from None
+    if repo.working_tree_dir is None:
+        raise RepoError(f"{Path(start).resolve()} is in a bare git repository")
     return Path(repo.working_tree_dir)
 
 

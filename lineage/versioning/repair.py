@@ -55,7 +55,8 @@ def repair(layout: Layout, git: Repo, remote: str | None = None) -> RepairResult
         dvcstore.fetch_objects(layout.root, list(bad), remote)
     if work_bad or bad:
         dvcstore.checkout(layout.root, layout.store_name)
-    repaired, failed = [], []
+    repaired: list[str] = []
+    failed: list[str] = []
     for md5, rel in sorted(bad.items(), key=lambda kv: kv[1]):
         path = dvcstore.cache_path(layout.root, md5)
         (repaired if path.exists() and _digests(path)[0] == md5 else failed).append(rel)

@@ -90,10 +90,6 @@ def resolve(layout: Layout, repo, rev: str | None) -> RevisionFiles:
     return RevisionFiles(rev, commit.hexsha, _segments(layout, commit))
 
 
-def segments_at(layout: Layout, repo, commit) -> list[Segment]:
-    return _segments(layout, commit)
-
-
 def _segments(layout: Layout, commit) -> list[Segment]:
     blob = gitrepo.read_blob(commit, layout.dvc_file.name)
     if blob is None:
@@ -109,8 +105,7 @@ def _segments(layout: Layout, commit) -> list[Segment]:
                 "nor on the remote",
                 hint="`lineage pull` from a remote that has it",
             )
-    segs = [_segment(layout, e) for e in entries]
-    segs = [s for s in segs if s is not None]
+    segs = [s for s in (_segment(layout, e) for e in entries) if s is not None]
     missing = [s for s in segs if not s.path.exists()]
     if missing:
         dvcstore.fetch_objects(layout.root, [s.md5 for s in missing])

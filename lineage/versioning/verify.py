@@ -271,7 +271,7 @@ def _check_append_only(layout: Layout, git, commit, result: VerifyResult) -> Non
                         Problem(
                             "append-only",
                             f"version {v.short} {what} {rel}, which version "
-                            f"{before_sha[:10]} holds: the history was rewritten",
+                            f"{before_sha[:10]} holds: the history was rewritten",  # type: ignore[index]  # checked before use
                             rel,
                             commit=v.commit,
                         )

@@ -44,5 +44,5 @@ def attributes_column(area: np.ndarray, iscrowd: np.ndarray, given: dict[int, st
         mask = np.zeros(n, bool)
         mask[list(given)] = True
         rows = np.flatnonzero(mask)
-        text = pc.replace_with_mask(text, pa.array(mask), pa.array([given[r] for r in rows]))
+        text = pc.replace_with_mask(text, pa.array(mask), pa.array([given[r] for r in rows]))  # type: ignore[index]  # numpy/duckdb stubs
     return text

@@ -48,15 +48,21 @@ class Chunked:
             self.close()
             raise
 
+    @property
+    def _bytes(self) -> mmap.mmap:
+        if self._map is None:
+            raise SplitFailed
+        return self._map
+
     def _split(self) -> dict:
         """Cut the annotations array into slices; parse the rest of the document."""
-        start = _ARRAY_START.search(self._map)
+        start = _ARRAY_START.search(self._bytes)
         if start is None:
             raise SplitFailed
         self._first = start.end() - 1  # the "{" of the first annotation
         end = self._cuts()
         # the document with its annotations array replaced by []
-        meta = orjson.loads(self._map[: start.start(1)] + b"[]" + self._map[end:])
+        meta = orjson.loads(self._bytes[: start.start(1)] + b"[]" + self._bytes[end:])
         if not isinstance(meta, dict) or meta.get("annotations") != []:
             raise SplitFailed  # the array found was not the top-level one
         return meta
@@ -65,11 +71,11 @@ class Chunked:
         """Find the slice bounds; return where the array's closing bracket ends."""
         self.bounds: list[tuple[int, int]] = []
         pos = self._first
-        end = _ARRAY_END.search(self._map, pos)
+        end = _ARRAY_END.search(self._bytes, pos)
         if end is None:
             raise SplitFailed
         while True:
-            cut = _BETWEEN.search(self._map, pos + self.chunk_bytes, end.start())
+            cut = _BETWEEN.search(self._bytes, pos + self.chunk_bytes, end.start())
             if cut is None:
                 self.bounds.append((pos, end.start() + 1))
                 return end.end()
@@ -80,7 +86,7 @@ class Chunked:
         """Each slice of the annotations array, parsed (raises SplitFailed on a bad cut)."""
         for a, b in self.bounds:
             try:
-                part = orjson.loads(b"[" + self._map[a:b] + b"]")
+                part = orjson.loads(b"[" + self._bytes[a:b] + b"]")
             except orjson.JSONDecodeError:
                 raise SplitFailed from None
             yield part

@@ -221,7 +221,7 @@ def _collect(
         add_score(nan if s is None else s)
         if attrs is None:
             add_area(area)
-            add_crowd(crowd)
+            add_crowd(crowd)  # type: ignore[arg-type]  # numpy/duckdb stubs
         else:
             add_area(nan)
             add_crowd(0)

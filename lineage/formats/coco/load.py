@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 import pyarrow as pa
@@ -60,13 +60,13 @@ def parse(path: Path) -> Any:
         # checks then name the annotation and field that holds them.
         return json.loads(raw)
     except (ValueError, RecursionError):
-        exc = error
         raise InputError(
-            f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}", file=path
-        ) from exc
+            f"not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}",
+            file=path,
+        ) from error
 
 
-def whole_number(value: Any) -> bool:
+def whole_number(value: Any) -> TypeGuard[float]:
     """An int, or a float with no fractional part (some tools write 640.0 for sizes)."""
     if isinstance(value, bool):
         return False
@@ -88,7 +88,7 @@ class Images:
 
     def table(self, split: str | None) -> pa.Table:
         n = len(self.file_name)
-        ids = [None] * n
+        ids: list[str | None] = [None] * n
         for iid, row in self.index.items():
             ids[row] = str(iid)
         return pa.Table.from_pydict(
@@ -130,8 +130,8 @@ def images(doc: dict, file: Path, errors: RecordErrors) -> Images:
             out.skipped.add(iid)
             continue
         out.index[iid] = len(out.file_name)
-        names.add(name)
-        out.file_name.append(name)
+        names.add(name)  # type: ignore[arg-type]  # checked before use
+        out.file_name.append(name)  # type: ignore[arg-type]  # checked before use
         out.width.append(_int_or_none(img.get("width")))
         out.height.append(_int_or_none(img.get("height")))
         url = img.get("coco_url") or img.get("flickr_url")

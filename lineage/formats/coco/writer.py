@@ -25,7 +25,7 @@ from lineage.formats.coco.load import DEFAULT_NAME
 from lineage.formats.pseudonym import pseudonymize_labels
 
 SPEC_ATTRIBUTES = frozenset({"area", "iscrowd", "num_keypoints"})
-PROVENANCE = ("label_id", "revision", "annotator_id", "source", "model_version")
+PROVENANCE: tuple[str, ...] = ("label_id", "revision", "annotator_id", "source", "model_version")
 PROVENANCE += ("guideline_version", "created_at")
 NO_SEGMENTATION = {"polyline", "points"}
 
@@ -94,7 +94,7 @@ def _images(assets: pa.Table, labels: pa.Table) -> tuple[list[dict], dict[str, i
         if known.get(a, {}).get("width") is None:
             known[a] = {**known.get(a, {}), "width": m["width"], "height": m["height"]}
     names = sorted(set(known) | set(labels.column("asset_id").unique().to_pylist()))
-    kept = {}
+    kept: dict = {}
     for name in names:
         ext = str(known.get(name, {}).get("external_id") or "")
         if ext.isdigit() and int(ext) < 2**53:
@@ -161,7 +161,7 @@ def _annotation_ids(labels: pa.Table) -> list[int]:
     return ids.to_pylist()
 
 
-COLUMNS = ("asset_id", "class_name", "shape", "keypoints", "mask_rle", "score")
+COLUMNS: tuple[str, ...] = ("asset_id", "class_name", "shape", "keypoints", "mask_rle", "score")
 COLUMNS += ("rotation", "attributes", *PROVENANCE)
 
 

@@ -113,7 +113,7 @@ def _annotators(labels: list[dict], parsed: list[Parsed]) -> list[dict]:
         {
             "annotator_id": a,
             "kind": "model" if a not in people and sources[a] == {"model"} else "human",
-            "name": people[a].username if a in people else None,
+            "name": people[a].username if a in people else None,  # type: ignore[union-attr]  # checked before use
         }
         for a in sorted(sources)
     ]
@@ -123,7 +123,8 @@ def _join_parts(labels: list[dict], records: list) -> tuple[list[dict], list]:
     """Shapes that our writer split from one multi-part polygon or polyline (they share a
     ``lineage.label_id``, and a ``group_id`` the writer made up) are one label again."""
     first: dict[str, int] = {}
-    out, names = [], []
+    out: list = []
+    names: list = []
     joined: set[int] = set()
     for row, name in zip(labels, records, strict=True):
         lid = row.get("label_id")

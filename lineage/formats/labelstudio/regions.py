@@ -156,7 +156,7 @@ def _classes(result: dict, key: str | None = None) -> list[str]:
 def _answer(result: dict) -> Any:
     value = _value(result)
     kind = result.get("type")
-    key = _VALUE_KEY.get(kind, kind)
+    key = _VALUE_KEY.get(kind, kind)  # type: ignore[arg-type]  # checked before use
     if key in value:
         return value[key]
     rest = {k: v for k, v in value.items() if k not in _GEOMETRY_KEYS}
@@ -175,7 +175,7 @@ def _size(result: dict) -> tuple[int, int]:
             raise RegionError(f"{name} is missing: percent coordinates need it", field=name)
         if not finite(v) or not 0 < v < 1 << 31 or v != int(v):
             raise RegionError(f"{name} must be a positive whole number, not {v!r}", field=name)
-    return int(w), int(h)
+    return int(w), int(h)  # type: ignore[arg-type]  # checked before use
 
 
 def _pct(value: dict, key: str, *, low: float = -_SLACK) -> float:

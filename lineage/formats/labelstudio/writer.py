@@ -83,7 +83,8 @@ class _Writer:
             if image != asset_id:  # a URL: say which asset it is, for the re-import
                 data[ASSET_KEY] = asset_id
             task: dict[str, Any] = {"id": n, "data": data}
-            annotations, predictions = [], []
+            annotations: list = []
+            predictions: list = []
             for (model, who), labels in sorted(by_asset[asset_id].items()):
                 used: set[str] = set()
                 results = [r for label in labels for r in self._results(label, used)]

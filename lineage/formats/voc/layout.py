@@ -64,6 +64,7 @@ def locate(path: Path, images: Path | None = None) -> Layout:
 
 
 def _read_splits(layout: Layout) -> None:
+    assert layout.root is not None  # called for a dataset root only
     sets = layout.root.joinpath(*SETS)
     if not sets.is_dir():
         return
@@ -101,6 +102,7 @@ def _read_splits(layout: Layout) -> None:
 
 def _read_labelmap(layout: Layout) -> None:
     """Class order from Datumaro/CVAT's ``labelmap.txt`` (``name:color:parts:actions``)."""
+    assert layout.root is not None  # called for a dataset root only
     lm = layout.root / LABELMAP
     if not lm.is_file():
         return

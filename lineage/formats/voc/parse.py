@@ -185,14 +185,14 @@ def _object(elem: Element, size, ctx: Context) -> dict:
     point = elem.find("point")
     if point is not None:
         try:
-            attributes["point"] = [float(_text(point, "x")), float(_text(point, "y"))]
+            attributes["point"] = [float(_text(point, "x")), float(_text(point, "y"))]  # type: ignore[arg-type]  # checked before use
         except (TypeError, ValueError):
             raise _Bad("point", "point needs numeric x and y") from None
     label = {"class_name": name, "shape": "box", "xyxy": xyxy}
     extra = _tool_attributes(elem)
     _provenance(label, extra)
     attributes.update(extra)
-    label["attributes"] = attributes
+    label["attributes"] = attributes  # type: ignore[assignment]  # checked before use
     return label
 
 
@@ -204,7 +204,7 @@ def _part(elem: Element, size, group: Any, ctx: Context) -> dict:
     extra = _tool_attributes(elem)
     _provenance(label, extra)
     extra.update({"group_id": group, "voc_part": True})
-    label["attributes"] = extra
+    label["attributes"] = extra  # type: ignore[assignment]  # checked before use
     return label
 
 

@@ -80,7 +80,8 @@ def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:
 
 
 def _exported_rows(labels: pa.Table, shapes: str) -> tuple[list[dict], list[str]]:
-    rows, left_out = [], defaultdict(int)
+    rows: list = []
+    left_out: defaultdict[str, int] = defaultdict(int)
     for r in labels.to_pylist():
         if r.get("op") == "delete":
             continue

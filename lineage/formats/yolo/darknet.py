@@ -105,7 +105,7 @@ def from_labels_dir(folder: Path, images: Path | None) -> Layout:
 
 
 def _pair_by_stem(labels_dir: Path, images_dir: Path, split: str | None) -> list[Item]:
-    imgs = {}
+    imgs: dict = {}
     if images_dir.is_dir():
         for p in sorted(images_dir.rglob("*")):
             if p.is_file() and is_image(p):

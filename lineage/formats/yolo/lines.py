@@ -123,7 +123,7 @@ def parse(path: Path, g: Grammar, errors: RecordErrors) -> list[Row]:
         tokens = raw.split()
         if not tokens:
             continue
-        where = {"file": path, "record": f"line {number}"}
+        where: dict = {"file": path, "record": f"line {number}"}
         shape = _split_conf(len(tokens), g)
         if isinstance(shape, str):
             errors.bad(f"wrong column count: {shape}", field="columns", **where)
@@ -166,7 +166,7 @@ def _check(kind: str, body: np.ndarray, g: Grammar) -> tuple[str, str] | None:
     """(field, message) of the first problem with a line's coordinates, else None."""
     xy = body
     if kind == "pose":
-        ndim = g.kpt_shape[1]
+        ndim = g.kpt_shape[1]  # type: ignore[index]  # checked before use
         kpts = body[4:].reshape(-1, ndim)
         xy = np.concatenate([body[:4], kpts[:, :2].ravel()])
         if ndim == 3:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
                         hint="splits reuse file names: import with split_prefix=true "
                         "(asset ids become <split>/<name>)",
                     )
-                errors.bad(message, file=item.image or item.label, field="asset_id")
+                errors.bad(message, file=item.image or item.label, field="asset_id")  # type: ignore[arg-type]  # checked before use
             continue
         seen[asset_id] = item
         asset = _asset(asset_id, item, size)
@@ -115,7 +116,7 @@ def read(path: Path, options: ImportOptions) -> ImportBatch:
 def _comparison(labels: list[dict]) -> Comparison:
     shapes = frozenset(r["shape"] for r in labels) or frozenset({"box"})
     drawn = {"polygon": "polygon", "keypoints": "keypoints"}
-    columns = COMPARISON.columns - {c for s, c in drawn.items() if s not in shapes}
+    columns = (COMPARISON.columns or frozenset()) - {c for s, c in drawn.items() if s not in shapes}
     return replace(COMPARISON, shapes=shapes, columns=columns)
 
 
@@ -164,7 +165,7 @@ def _resolve(item: Item, sizes: Sizes | None, errors: RecordErrors):
         # a label file without its image: the sizes file names the image (and its suffix)
         ext = "" if layouts.is_image(Path(item.asset_id)) else Path(key).suffix
         asset_id = item.asset_id + ext
-        return asset_id, sizes.table[key]
+        return asset_id, sizes.table[key]  # type: ignore[union-attr]  # checked before use
     if item.label is not None and _has_lines(item.label):
         message = f"no image and no size for '{item.asset_id}': cannot convert its normalised coordinates to pixels"
         if errors.strict:
@@ -197,7 +198,7 @@ def _asset(asset_id: str, item: Item, size) -> dict:
 def _label(asset_id: str, row: Row, size, lay: Layout, options: ImportOptions) -> dict:
     w, h = size
     scale = np.array([w, h], dtype=np.float64)
-    rec = {
+    rec: dict[str, Any] = {
         "op": "create",
         "asset_id": asset_id,
         "class_name": lay.names[row.cls],
@@ -219,7 +220,7 @@ def _label(asset_id: str, row: Row, size, lay: Layout, options: ImportOptions) -
     rec["shape"] = "box"
     rec["bbox"] = [float((cx - bw / 2) * w), float((cy - bh / 2) * h), float(bw * w), float(bh * h)]
     if row.kind == "pose":
-        kpts = _keypoints(row, lay.kpt_shape[1], scale, rec)
+        kpts = _keypoints(row, lay.kpt_shape[1], scale, rec)  # type: ignore[index]  # checked before use
         if kpts is not None:
             rec["shape"] = "keypoints"
             rec["keypoints"] = kpts

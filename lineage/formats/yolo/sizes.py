@@ -90,7 +90,7 @@ def load_sizes(path: Path) -> dict[str, tuple[int, int]]:
             continue  # header
         if len(row) not in (3, 4):
             raise InputError("expected image,width,height[,split]", file=path, record=i)
-        out[restore(row[0].strip())] = _size(row[1:3], file=path, record=i)
+        out[restore(row[0].strip())] = _size(row[1:3], file=path, record=f"line {i}")
     return out
 
 
@@ -117,7 +117,7 @@ class Sizes:
         self.table = table
         self.splits = splits or {}
         self.by_name = {Path(k).name: k for k in table}
-        self.by_stem = {}
+        self.by_stem: dict = {}
         for k in table:
             self.by_stem.setdefault(Path(k).with_suffix("").as_posix(), k)
             self.by_stem.setdefault(Path(k).stem, k)

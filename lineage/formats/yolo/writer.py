@@ -146,7 +146,7 @@ def _asset_lines(
         if lab["class_name"] not in index:
             tally.left_out["labels with no class"] += 1
             continue
-        line = _line(lab, index[lab["class_name"]], w, h, k, tally.left_out, tally.changed)
+        line = _line(lab, index[lab["class_name"]], w, h, k, tally.left_out, tally.changed)  # type: ignore[arg-type]  # checked before use
         if line is None:
             continue
         tally.kinds["box" if k == 0 and line.count(" ") == 4 else "other"] += 1
