@@ -16,6 +16,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from lineage import geometry as g
+from lineage.geometry import rle
 from lineage.errors import InputError
 from lineage.formats.base import table_from_records
 
@@ -133,15 +134,15 @@ def test_counts_codec_equals_pycocotools(counts):
     ref = mask_utils.frPyObjects({"size": [1, total], "counts": counts}, 1, total)[
         "counts"
     ].decode()
-    assert g._counts_to_string(np.array(counts, dtype=np.int64)) == ref
-    assert g._counts_from_string(ref).tolist() == counts
+    assert rle._counts_to_string(np.array(counts, dtype=np.int64)) == ref
+    assert rle._counts_from_string(ref).tolist() == counts
 
 
 @FAST
 @given(st.lists(st.integers(0, 2**32 - 1), min_size=0, max_size=12))
 def test_counts_codec_round_trips_full_uint32(counts):
     assert (
-        g._counts_from_string(g._counts_to_string(np.array(counts, dtype=np.int64))).tolist()
+        rle._counts_from_string(rle._counts_to_string(np.array(counts, dtype=np.int64))).tolist()
         == counts
     )
 
@@ -151,7 +152,7 @@ def test_counts_codec_round_trips_full_uint32(counts):
 def test_rle_from_coco_all_three_forms(m, data):
     h, w = m.shape
     canonical = g.rle_encode(m)
-    runs = g._counts_from_string(canonical["counts"]).tolist()
+    runs = rle._counts_from_string(canonical["counts"]).tolist()
     # uncompressed, as iscrowd=1 annotations store it; with empty runs spliced in
     k = data.draw(st.integers(1, len(runs)))
     padded = runs[:k] + [0, 0] + runs[k:]
@@ -517,7 +518,7 @@ def test_bad_geometry_is_a_lineage_error_and_a_value_error():
     from lineage.errors import GeometryError, LineageError
 
     with pytest.raises(GeometryError) as err:
-        g._counts_from_string("~~~")
+        rle._counts_from_string("~~~")
     assert isinstance(err.value, LineageError) and isinstance(err.value, ValueError)
     with pytest.raises(InputError, match="bad mask RLE"):  # the public API names the field
         g.rle_decode({"height": 2, "width": 2, "counts": "~~~"})
