@@ -16,9 +16,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from lineage import geometry as g
-from lineage.geometry import rle
 from lineage.errors import InputError
 from lineage.formats.base import table_from_records
+from lineage.geometry import rle
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 H, W = 40, 50
