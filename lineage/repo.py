@@ -534,29 +534,20 @@ class Repo:
         self,
         fmt: str,
         path: str | Path,
+        options: ImportOptions | None = None,
         *,
-        annotator: str | None = None,
-        guideline: str | None = None,
-        source: str | None = None,
-        model_version: str | None = None,
-        mode: str | None = None,
-        match: str = "auto",
-        iou_threshold: float = 0.5,
-        strict: bool = True,
-        annotator_map: dict[str, str] | str | Path | None = None,
-        sizes: str | Path | None = None,
-        images: str | Path | None = None,
-        extra: dict[str, Any] | None = None,
         message: str | None = None,
         progress: Progress | None = None,
         dry_run: bool = False,
+        **fields: Any,
     ) -> TxnResult:
         """Read an export and stage it as one transaction. Nothing is staged on bad input.
 
-        ``mode``: ``snapshot`` (labels of the imported images missing from the file are
-        deleted) or ``patch`` (kept); default snapshot, but patch for a native file that
-        names label ids or has delete lines (a patch by its nature). ``dry_run``: stage
-        nothing; the result's ``events`` are the label events it would stage."""
+        ``options`` (an ImportOptions), or its fields as keywords (``guideline="v1"``,
+        ``mode="patch"``, ``annotator_map=`` a dict or a CSV file, ...): who, which
+        guideline, how to match and whether labels missing from the file are deleted
+        (``mode``). ``dry_run``: stage nothing; the result's ``events`` are the label
+        events it would stage."""
         from lineage import formats
         from lineage.formats.validate import validate_batch
         from lineage.store import ingest  # imported here: read-only commands start faster
@@ -564,27 +555,10 @@ class Repo:
         path = Path(path)
         if not path.exists():
             raise InputError("no such file or folder", file=path)
-        if mode not in (None, "snapshot", "patch"):
-            raise InputError(f"mode must be snapshot or patch, not '{mode}'", field="mode")
-        if source is not None and source not in ("human", "model", "assisted"):
-            raise InputError(f"'{source}' is not one of human, model, assisted", field="source")
+        options = _import_options(options, fields)
+        strict, match, mode = options.strict, options.match, options.mode
+        iou_threshold = options.iou_threshold
         fmt = formats.detect(path) if fmt == "auto" else fmt
-        if isinstance(annotator_map, str | Path):  # a CSV file: tool user id, annotator id
-            from lineage.formats.csvfile import read_annotator_map
-
-            annotator_map = read_annotator_map(annotator_map)
-        options = ImportOptions(
-            annotator=annotator,
-            guideline=guideline,
-            source=source,
-            model_version=model_version,
-            strict=strict,
-            annotator_map=annotator_map or {},
-            sizes=Path(sizes) if sizes else None,
-            images=Path(images) if images else None,
-            match=match,
-            extra=extra or {},
-        )
         _tick(progress, "reading", 0, None)
         batch = formats.get(fmt).read(path, options)
         mode = mode or _default_mode(fmt, batch.labels)
@@ -663,10 +637,10 @@ class Repo:
                 "mode": mode,
                 "match": match,
                 "iou_threshold": iou_threshold,
-                "annotator": annotator,
-                "guideline": guideline,
-                "source": source,
-                "model_version": model_version,
+                "annotator": options.annotator,
+                "guideline": options.guideline,
+                "source": options.source,
+                "model_version": options.model_version,
                 "strict": strict,
             }
             self._stage(
@@ -1009,6 +983,34 @@ def interrupt_queries() -> None:
     from lineage.query import stream
 
     stream.interrupt_all()
+
+
+def _import_options(options: ImportOptions | None, fields: dict[str, Any]) -> ImportOptions:
+    """``options``, or one built from keyword fields (a CSV path as ``annotator_map`` is
+    read; ``sizes``/``images`` become paths), checked."""
+    from dataclasses import fields as dataclass_fields
+
+    if options is not None and fields:
+        raise TypeError("give ImportOptions or its fields as keywords, not both")
+    if options is None:
+        known = {f.name for f in dataclass_fields(ImportOptions)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise TypeError(f"unknown import option(s): {', '.join(unknown)}")
+        amap = fields.get("annotator_map")
+        if isinstance(amap, str | Path):  # a CSV file: tool user id, annotator id
+            from lineage.formats.csvfile import read_annotator_map
+
+            fields["annotator_map"] = read_annotator_map(amap)
+        for key in ("sizes", "images"):
+            if fields.get(key):
+                fields[key] = Path(fields[key])
+        fields = {k: v for k, v in fields.items() if v is not None or k == "mode"}
+        fields["annotator_map"] = fields.get("annotator_map") or {}
+        fields["extra"] = fields.get("extra") or {}
+        options = ImportOptions(**fields)
+    options.check()
+    return options
 
 
 def _checkpoint_settings(config: dict[str, Any]) -> tuple[float, int]:

@@ -21,7 +21,8 @@ from lineage.store import schema as schemas
 
 @dataclass
 class ImportOptions:
-    """Options common to every importer; ``extra`` holds format-specific ones."""
+    """How to read one export and record it: options common to every format (``extra``
+    holds format-specific ones) and how the store matches and applies it."""
 
     annotator: str | None = None  # fills annotator_id where the file has none
     guideline: str | None = None  # fills guideline_version where the file has none
@@ -32,7 +33,22 @@ class ImportOptions:
     sizes: Path | None = None  # YOLO: file of image sizes when the images are absent
     images: Path | None = None  # where the images are, when not beside the labels
     match: str = "auto"  # auto | ids | iou : how labels are matched to existing ones
+    # snapshot: labels of the imported images missing from the file are deleted; patch:
+    # kept. None: snapshot, but patch for a native file that names label ids or deletes
+    mode: str | None = None
+    iou_threshold: float = 0.5  # IoU matching: below this a label is new, not moved
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Refuse values no format accepts, naming the option."""
+        if self.mode not in (None, "snapshot", "patch"):
+            raise InputError(f"mode must be snapshot or patch, not '{self.mode}'", field="mode")
+        if self.source is not None and self.source not in ("human", "model", "assisted"):
+            raise InputError(
+                f"'{self.source}' is not one of human, model, assisted", field="source"
+            )
+        if self.match not in ("auto", "ids", "iou"):
+            raise InputError(f"match must be auto, ids or iou, not '{self.match}'", field="match")
 
 
 @dataclass(frozen=True)
