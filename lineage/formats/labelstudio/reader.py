@@ -44,7 +44,7 @@ from lineage.formats.base import (
 )
 from lineage.formats.labelstudio import assets as ls_assets
 from lineage.formats.labelstudio import regions
-from lineage.formats.yolo.sizes import Sizes, image_size, load_sizes
+from lineage.formats.sizes import Sizes, image_size, load_sizes
 from lineage.store.content import CONTENT
 
 _HEAD = 1 << 16

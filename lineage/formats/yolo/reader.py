@@ -21,10 +21,10 @@ from lineage.formats.base import (
     sha256_file,
     table_from_records,
 )
+from lineage.formats.sizes import Sizes, image_size, load_sizes, load_splits
 from lineage.formats.yolo import layout as layouts
 from lineage.formats.yolo.layout import Item, Layout
 from lineage.formats.yolo.lines import Grammar, Row, parse
-from lineage.formats.yolo.sizes import Sizes, image_size, load_sizes, load_splits
 
 SIZES_FILE = "image_sizes.csv"
 SIZES_HINT = "pass --sizes FILE (CSV image,width,height or JSON {name: [w, h]}) or --images DIR"

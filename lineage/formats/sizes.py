@@ -1,4 +1,5 @@
-"""Image sizes for turning normalised YOLO coordinates into pixels.
+"""Image sizes for turning normalised (YOLO) or percent (Label Studio) coordinates into
+pixels.
 
 From the image header (Pillow opens lazily, the pixels are never decoded), corrected for EXIF
 orientation exactly as Ultralytics' ``exif_size`` does: for JPEGs whose orientation tag (274)
