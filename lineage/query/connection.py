@@ -31,7 +31,7 @@ def connect(
     """Create the views of ``files`` on a fresh in-memory database, then sandbox it so
     that SQL can open exactly the files of these revisions and nothing else. With
     ``base`` (a diff's revision A), A's views are in schema ``a``, ``files``' in schema
-    ``b``, and the default schema's views alias ``b``'s (built once). ``temp_dir``
+    ``b``, and unqualified names resolve in ``b`` (built once). ``temp_dir``
     must be a fresh, empty folder (DuckDB lets queries read its temp folder)."""
     con = duck.connect()
     if threads:
@@ -50,8 +50,7 @@ def connect(
             con.execute(f"CREATE SCHEMA {schema}")
             create_views(con, side, schema)
         readable |= set(base.readable())
-        for name in (*views.VIEWS, "versions", "version_segments"):
-            con.execute(f"CREATE VIEW main.{name} AS SELECT * FROM b.{name}")
+        con.execute("SET search_path = 'b,main'")  # unqualified names read B's views
     sandbox(con, sorted(str(p) for p in readable))
     return con
 
