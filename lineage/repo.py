@@ -169,12 +169,12 @@ class Repo:
         """A sandboxed Snapshot whose views show ``files`` (a Pair with ``base`` as A)."""
         from lineage.query.connection import connect
         from lineage.query.snapshot import Pair, Snapshot
-        from lineage.versioning import history
+        from lineage.versioning import versions
 
         key = files.commit
         if key not in self._versions:  # one git walk per commit (tags added meanwhile by
             # another process show up in a new Repo object)
-            self._versions[key] = history.version_tables(self.layout, self.git, key)
+            self._versions[key] = versions.version_tables(self.layout, self.git, key)
         versions, version_segments = self._versions[key]
         temp = scratch_dir(self.layout)
         try:
@@ -456,9 +456,9 @@ class Repo:
 
     def log(self, rev: str = "HEAD") -> list[dict[str, Any]]:
         """Versions that changed the store, newest first, with their transactions."""
-        from lineage.versioning import history
+        from lineage.versioning import versions
 
-        return history.log(self.layout, self.git, rev)
+        return versions.log(self.layout, self.git, rev)
 
     def status(self) -> StatusInfo:
         txns = staging.staged(self.layout.staging)
@@ -902,9 +902,9 @@ class Repo:
 
     def push(self, remote: str | None = None) -> int:
         """Upload the store files of every version (all branches and tags) to the remote."""
-        from lineage.versioning import history
+        from lineage.versioning import versions
 
-        return dvcstore.push(self.root, remote, history.all_dir_md5s(self.layout, self.git))
+        return dvcstore.push(self.root, remote, versions.all_dir_md5s(self.layout, self.git))
 
     def pull(self, remote: str | None = None) -> int:
         """Download missing store files, and replace corrupt ones (DVC cache or work tree)

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
-from lineage.audit import sampling
-from lineage.audit.sampling import (
+from lineage.audit import acceptance
+from lineage.audit.acceptance import (
     clopper_pearson_upper,
     code_letter,
     draw,
@@ -54,7 +54,7 @@ def _table_1_rows():
 @pytest.mark.parametrize("lo,hi,letters", list(_table_1_rows()))
 def test_code_letters_match_table_1_at_both_range_ends(lo, hi, letters):
     for lot in (lo, hi, (lo + hi) // 2):
-        assert [code_letter(lot, level) for level in sampling.LEVELS] == letters
+        assert [code_letter(lot, level) for level in acceptance.LEVELS] == letters
 
 
 def test_code_letter_accepts_level_spelling_and_lot_of_one():
@@ -97,10 +97,10 @@ def _nibs_rows():
 @pytest.mark.parametrize("lot,letter,n,cells", list(_nibs_rows()))
 def test_table_2a_cells_match_nibs_transcription(lot, letter, n, cells):
     assert code_letter(lot, "II") == letter
-    row = sampling.CODE_LETTERS.index(letter)
-    assert sampling.SAMPLE_SIZES[row] == n
+    row = acceptance.CODE_LETTERS.index(letter)
+    assert acceptance.SAMPLE_SIZES[row] == n
     for aql, expected in zip(NIBS_AQLS, cells, strict=True):
-        cell = sampling._TABLE_2A[row][sampling.AQLS.index(aql)]
+        cell = acceptance._TABLE_2A[row][acceptance.AQLS.index(aql)]
         if expected in ("v", "^"):
             assert cell == expected, (letter, aql)
         else:
@@ -124,15 +124,15 @@ SIZES = dict(zip("ABCDEFGHJKLMNPQR", [2, 3, 5, 8, 13, 20, 32, 50, 80, 125, 200, 
 
 @pytest.mark.parametrize("letter", sorted(ROW_PLANS))
 def test_table_2a_rows_hold_the_transcribed_plans(letter):
-    row = sampling.CODE_LETTERS.index(letter)
-    assert sampling.SAMPLE_SIZES[row] == SIZES[letter]
-    plans = [c for c in sampling._TABLE_2A[row] if c not in ("v", "^")]
+    row = acceptance.CODE_LETTERS.index(letter)
+    assert acceptance.SAMPLE_SIZES[row] == SIZES[letter]
+    plans = [c for c in acceptance._TABLE_2A[row] if c not in ("v", "^")]
     assert plans == ROW_PLANS[letter].split()
 
 
 def test_table_2a_is_constant_along_its_diagonals():
     """One letter down and one AQL column left is the same cell, where both exist."""
-    table = sampling._TABLE_2A
+    table = acceptance._TABLE_2A
     for r in range(len(table) - 1):
         for c in range(1, len(table[r])):
             below = table[r + 1][c - 1]

@@ -2,7 +2,7 @@
 transaction (so an auditor can prove which labels were drawn), then record the
 inspection outcomes as review passes of kind ``audit`` and decide the lot.
 
-The statistics (plans, draws, bounds) are in :mod:`lineage.audit.sampling`; this
+The statistics (plans, draws, bounds) are in :mod:`lineage.audit.acceptance`; this
 module ties them to the store.
 """
 
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from lineage.audit import sampling
-from lineage.audit.sampling import SamplingPlan
+from lineage.audit import acceptance
+from lineage.audit.acceptance import SamplingPlan
 from lineage.errors import InputError
 
 if TYPE_CHECKING:
@@ -87,12 +87,12 @@ def choose_plan(
                 "(zero-acceptance plan), not both",
                 field="aql",
             )
-        return sampling.zero_acceptance_plan(
+        return acceptance.zero_acceptance_plan(
             lot_size, confidence if confidence is not None else DEFAULT_CONFIDENCE, max_defect_rate
         )
-    plan = sampling.iso2859_plan(lot_size, aql if aql is not None else 1.0, level)
+    plan = acceptance.iso2859_plan(lot_size, aql if aql is not None else 1.0, level)
     conf = confidence if confidence is not None else DEFAULT_CONFIDENCE
-    return replace(plan, confidence=sampling._check_probability(conf, "confidence"))
+    return replace(plan, confidence=acceptance._check_probability(conf, "confidence"))
 
 
 def plan_record(plan: SamplingPlan, seed: int, stratify, rev, commit) -> dict:
@@ -169,7 +169,7 @@ def draw_sample(
     if stratify:
         col = lot.column(STRATA[stratify]).to_pylist()
         strata = ["(none)" if v is None else v for v in col]
-    drawn = sampling.draw(lot.column("label_id").to_pylist(), plan.n, seed, strata)
+    drawn = acceptance.draw(lot.column("label_id").to_pylist(), plan.n, seed, strata)
     position = {lid: i for i, lid in enumerate(lot.column("label_id").to_pylist())}
     rows = lot.take(pa.array([position[lid] for lid, _ in drawn], pa.int64()))
     rows = rows.append_column("stratum", pa.array([s for _, s in drawn], pa.string()))
@@ -287,7 +287,7 @@ def record_results(
     revision = dict(zip(rows.column("label_id").to_pylist(),
                         rows.column("revision").to_pylist(), strict=True))  # fmt: skip
     outcomes = read_results(path, set(revision))
-    confidence = sampling._check_probability(
+    confidence = acceptance._check_probability(
         confidence or plan.confidence or DEFAULT_CONFIDENCE, "confidence"
     )
     con = snap.con
@@ -319,8 +319,8 @@ def record_results(
         defects=defects,
         ac=plan.ac,
         re=plan.re,
-        decision=sampling.lot_decision(plan, defects),
+        decision=acceptance.lot_decision(plan, defects),
         confidence=confidence,
-        defect_rate_upper=sampling.clopper_pearson_upper(defects, len(outcomes), confidence),
+        defect_rate_upper=acceptance.clopper_pearson_upper(defects, len(outcomes), confidence),
     )
     return decision, table

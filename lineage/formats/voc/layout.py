@@ -24,7 +24,7 @@ _CLASS_SPLIT = re.compile(r".+_(train|val|trainval|test)\Z")
 
 
 @dataclass
-class Layout:
+class VocFiles:
     files: list[tuple[str, Path]]  # (item id, xml path), sorted by item id
     root: Path | None = None  # dataset root when PATH is one
     images: Path | None = None  # folder the images are in, when known
@@ -42,28 +42,28 @@ def _item_id(xml: Path, base: Path) -> str:
     return xml.relative_to(base).with_suffix("").as_posix()
 
 
-def locate(path: Path, images: Path | None = None) -> Layout:
+def locate(path: Path, images: Path | None = None) -> VocFiles:
     """The XML files under ``path`` and, for a dataset root, its splits and label map."""
     path = Path(path)
     if path.is_file():
-        return Layout(files=[(path.stem, path)], images=images or path.parent)
+        return VocFiles(files=[(path.stem, path)], images=images or path.parent)
     if not path.is_dir():
         raise InputError("no such file or folder", file=path)
     if is_dataset_root(path):
         ann = path / ANNOTATIONS
         files = sorted((_item_id(p, ann), p) for p in ann.rglob("*.xml") if p.is_file())
-        layout = Layout(files=files, root=path, images=images or path / IMAGES)
+        layout = VocFiles(files=files, root=path, images=images or path / IMAGES)
         _read_splits(layout)
         _read_labelmap(layout)
     else:
         files = sorted((_item_id(p, path), p) for p in path.rglob("*.xml") if p.is_file())
-        layout = Layout(files=files, images=images or path)
+        layout = VocFiles(files=files, images=images or path)
     if not layout.files:
         raise InputError("no VOC annotation files (*.xml) found", file=path)
     return layout
 
 
-def _read_splits(layout: Layout) -> None:
+def _read_splits(layout: VocFiles) -> None:
     assert layout.root is not None  # called for a dataset root only
     sets = layout.root.joinpath(*SETS)
     if not sets.is_dir():
@@ -100,7 +100,7 @@ def _read_splits(layout: Layout) -> None:
         layout.notes.append(f"{missing} id(s) in ImageSets/Main have no annotation file")
 
 
-def _read_labelmap(layout: Layout) -> None:
+def _read_labelmap(layout: VocFiles) -> None:
     """Class order from Datumaro/CVAT's ``labelmap.txt`` (``name:color:parts:actions``)."""
     assert layout.root is not None  # called for a dataset root only
     lm = layout.root / LABELMAP

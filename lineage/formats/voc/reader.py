@@ -18,7 +18,7 @@ from lineage.formats.base import (
 )
 
 from . import coords, xmlsafe
-from .layout import Layout, locate
+from .layout import VocFiles, locate
 from .parse import Context, Parsed, parse
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
@@ -112,7 +112,7 @@ def _labels(files: list[Parsed], conv: str, options: ImportOptions) -> list[dict
     return labels
 
 
-def _find_image(parsed: Parsed, layout: Layout, item_id: str) -> None:
+def _find_image(parsed: Parsed, layout: VocFiles, item_id: str) -> None:
     """Fill uri, hash, byte size (and size when the XML lacks it) from the image file,
     when it is inside the images folder. Never follows a file name out of that folder."""
     asset = parsed.asset
@@ -149,7 +149,7 @@ def _find_image(parsed: Parsed, layout: Layout, item_id: str) -> None:
             pass
 
 
-def _categories(labels: list[dict], layout: Layout, classes) -> list[dict]:
+def _categories(labels: list[dict], layout: VocFiles, classes) -> list[dict]:
     """Ordinals: the position in labelmap.txt (Datumaro/CVAT numbering, background = 0),
     else in the ``classes`` option, else in the sorted class names (0-based), so the
     numbering does not depend on file order. Classes outside the given order come last."""

@@ -21,7 +21,7 @@ from lineage.formats.yolo.paths import (
     LIST_FILES,
     NAME_FILES,
     Item,
-    Layout,
+    YoloFiles,
     img2label,
     is_image,
     items_from_dir,
@@ -50,7 +50,7 @@ def _no_names(path: Path) -> InputError:
     )
 
 
-def from_root(root: Path) -> Layout:
+def from_root(root: Path) -> YoloFiles:
     """A root with ``images/<split>`` and ``labels/<split>`` but no YAML (names from
     ``classes.txt`` / ``obj.names`` at the root or in ``labels/``)."""
     names_file = _name_file(root, root / "labels")
@@ -68,10 +68,10 @@ def from_root(root: Path) -> Layout:
             items += items_from_dir(images / split, labels / split, split)
     else:
         items += items_from_dir(images, labels, None)
-    return Layout(names=read_name_file(names_file), items=items, source_files=[names_file])
+    return YoloFiles(names=read_name_file(names_file), items=items, source_files=[names_file])
 
 
-def from_labels_dir(folder: Path, images: Path | None) -> Layout:
+def from_labels_dir(folder: Path, images: Path | None) -> YoloFiles:
     """A folder of label files: ``labels/<split>`` of an Ultralytics dataset (names from the
     data.yaml above it), or a labelImg/darknet folder with ``classes.txt``/``obj.names``
     (images beside the labels, or in ``images``)."""
@@ -99,7 +99,7 @@ def from_labels_dir(folder: Path, images: Path | None) -> Layout:
         items = items_from_dir(folder, folder, split)
     else:
         items = _pair_by_stem(folder, image_dir, split)
-    return Layout(
+    return YoloFiles(
         names=names, items=items, kpt_shape=kpt, kpt_names=kpt_names, source_files=sources
     )
 
@@ -121,7 +121,7 @@ def _pair_by_stem(labels_dir: Path, images_dir: Path, split: str | None) -> list
     return items
 
 
-def from_obj_data(obj_data: Path) -> Layout:
+def from_obj_data(obj_data: Path) -> YoloFiles:
     """Darknet / CVAT "YOLO 1.1": ``obj.data`` (``names = data/obj.names``, ``train =
     data/train.txt``, ``valid = ...``) with image lists and label files beside the images.
     Paths are relative to darknet's working folder; they are tried against the obj.data
@@ -140,7 +140,7 @@ def from_obj_data(obj_data: Path) -> Layout:
     for key, split in (("train", "train"), ("valid", "val"), ("test", "test")):
         if key in conf and (listing := locate(conf[key], here)).is_file():
             items += _listed(listing, here, split)
-    return Layout(
+    return YoloFiles(
         names=read_name_file(names_file), items=items, source_files=[obj_data, names_file]
     )
 

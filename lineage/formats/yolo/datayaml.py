@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from lineage.errors import InputError
-from lineage.formats.yolo.paths import Item, Layout, img2label, items_from_dir, items_from_list
+from lineage.formats.yolo.paths import Item, YoloFiles, img2label, items_from_dir, items_from_list
 from lineage.store.files import within
 
 SPLIT_KEYS = ("train", "val", "test")
@@ -157,7 +157,7 @@ def _entry(root: Path, raw: str, yaml_path: Path, key: str) -> Path:
     return p
 
 
-def from_yaml(yaml_path: Path) -> Layout:
+def from_yaml(yaml_path: Path) -> YoloFiles:
     doc = load_yaml(yaml_path)
     names = parse_names(doc.get("names"), doc.get("nc"), file=yaml_path)
     root = _root(doc, yaml_path)
@@ -185,7 +185,7 @@ def from_yaml(yaml_path: Path) -> Layout:
         raise InputError(
             "no train/val/test entry: no images to read", file=yaml_path, field="train"
         )
-    return Layout(
+    return YoloFiles(
         names=names,
         items=items,
         kpt_shape=kpt_shape_of(doc, yaml_path),

@@ -11,12 +11,12 @@ from pathlib import Path
 from lineage.errors import InputError
 from lineage.formats.yolo.darknet import from_labels_dir, from_obj_data, from_root
 from lineage.formats.yolo.datayaml import find_yaml, from_yaml
-from lineage.formats.yolo.paths import IMG_FORMATS, NAME_FILES, Item, Layout, is_image
+from lineage.formats.yolo.paths import IMG_FORMATS, NAME_FILES, Item, YoloFiles, is_image
 
-__all__ = ["IMG_FORMATS", "NAME_FILES", "Item", "Layout", "find", "find_yaml", "is_image"]
+__all__ = ["IMG_FORMATS", "NAME_FILES", "Item", "YoloFiles", "find", "find_yaml", "is_image"]
 
 
-def find(path: Path, images: Path | None = None) -> Layout:
+def find(path: Path, images: Path | None = None) -> YoloFiles:
     """The layout at ``path``: a data.yaml, a dataset root, or a folder of label files."""
     if path.is_file():
         if path.suffix.lower() in (".yaml", ".yml"):

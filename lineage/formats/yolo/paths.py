@@ -1,4 +1,4 @@
-"""The pieces every YOLO layout shares: an Item (image, label file, split), the Layout a
+"""The pieces every YOLO layout shares: an Item (image, label file, split), the YoloFiles a
 finder returns, and Ultralytics' path rules.
 
 The label file of an image is the image path with its last ``/images/`` replaced by
@@ -31,7 +31,7 @@ class Item:
 
 
 @dataclass
-class Layout:
+class YoloFiles:
     names: dict[int, str]
     items: list[Item]
     kpt_shape: tuple[int, int] | None = None

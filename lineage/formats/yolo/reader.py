@@ -23,7 +23,7 @@ from lineage.formats.base import (
 )
 from lineage.formats.sizes import Sizes, image_size, load_sizes, load_splits
 from lineage.formats.yolo import layout as layouts
-from lineage.formats.yolo.layout import Item, Layout
+from lineage.formats.yolo.layout import Item, YoloFiles
 from lineage.formats.yolo.lines import Grammar, Row, parse
 
 SIZES_FILE = "image_sizes.csv"
@@ -195,7 +195,7 @@ def _asset(asset_id: str, item: Item, size) -> dict:
     }
 
 
-def _label(asset_id: str, row: Row, size, lay: Layout, options: ImportOptions) -> dict:
+def _label(asset_id: str, row: Row, size, lay: YoloFiles, options: ImportOptions) -> dict:
     w, h = size
     scale = np.array([w, h], dtype=np.float64)
     rec: dict[str, Any] = {
@@ -246,7 +246,7 @@ def _keypoints(row: Row, ndim: int, scale: np.ndarray, rec: dict) -> list[float]
     return np.column_stack([xy * scale, v]).ravel().tolist()
 
 
-def _categories(lay: Layout) -> list[dict]:
+def _categories(lay: YoloFiles) -> list[dict]:
     return [
         {
             "class_name": name,
