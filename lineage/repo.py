@@ -91,6 +91,7 @@ class Repo:
         self.root = Path(root).resolve()
         self.layout = Layout.of(self.root)
         self._git = None
+        self._config: tuple[tuple[int, int] | None, dict[str, Any]] | None = None
         self._versions: dict[
             str | None, tuple[pa.Table, pa.Table]
         ] = {}  # commit -> versions tables (cached)
@@ -136,9 +137,18 @@ class Repo:
 
     @property
     def config(self) -> dict[str, Any]:
+        """lineage.toml, parsed once per state of the file (an edit shows up at once)."""
         from lineage.store.layout import read_config
 
-        return read_config(self.root)
+        path = self.root / CONFIG_FILE
+        try:
+            st = path.stat()
+            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        if self._config is None or self._config[0] != key or key is None:
+            self._config = (key, read_config(self.root))
+        return self._config[1]
 
     @property
     def git(self) -> git.Repo:
