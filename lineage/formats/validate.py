@@ -4,6 +4,7 @@ naming the first bad record and field."""
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from lineage.errors import InputError
@@ -198,21 +199,27 @@ def validate_batch(
 
 
 def _check(con, table: pa.Table, checks, file, errors, record, *, sized: bool = False):
-    """A boolean mask of the rows of ``table`` that pass ``checks``."""
+    """A boolean mask of the rows of ``table`` that pass ``checks``: one scan, each bad
+    row reported once, by the first check it fails (in ``checks`` order)."""
     con.register("_t", table.append_column("_row", pa.array(range(table.num_rows), pa.int64())))
     source, size = (SIZED, "_w, _h") if sized else ("_t", "NULL, NULL")
-    bad_rows: dict[int, tuple[str, str]] = {}
-    for fld, condition, message in checks:
-        hits = con.sql(
-            f"SELECT _row, ({SHOWN.get(fld, fld)})::VARCHAR, {size} FROM {source} "
-            f"WHERE {condition} ORDER BY 1"
-        ).fetchall()
-        for row, value, w, h in hits:
-            bad_rows.setdefault(row, (fld, message.format(v=value, w=w, h=h)))
-    for row in sorted(bad_rows):
-        fld, text = bad_rows[row]
+    which = " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(checks))
+    shown = " ".join(
+        f"WHEN {cond} THEN ({SHOWN.get(fld, fld)})::VARCHAR" for fld, cond, _ in checks
+    )
+    failing = " OR ".join(f"({cond})" for _, cond, _ in checks)
+    hits = con.sql(
+        f"SELECT _row, CASE {which} END, CASE {shown} END, {size} FROM {source} "
+        f"WHERE {failing} ORDER BY 1"
+    ).fetchall()
+    for row, check, value, w, h in hits:
+        fld, _, message = checks[check]
         errors.bad(
-            text, file=file, record=record(row, table.column("asset_id")[row].as_py()), field=fld
+            message.format(v=value, w=w, h=h),
+            file=file,
+            record=record(row, table.column("asset_id")[row].as_py()),
+            field=fld,
         )
-    mask = [row not in bad_rows for row in range(table.num_rows)]
-    return pa.array(mask, pa.bool_())
+    mask = np.ones(table.num_rows, dtype=bool)
+    mask[[row for row, *_ in hits]] = False
+    return pa.array(mask)
