@@ -422,8 +422,13 @@ class EditHistory:
         step = np.where(big, rng.uniform(15, 60, move.size), rng.uniform(1, 4, move.size))
         sign = np.where(rng.random((2, move.size)) < 0.5, -1.0, 1.0)
         bx = moved.column("bbox").combine_chunks()
-        dx = np.maximum(sign[0] * step, -bx.field("x").to_numpy(zero_copy_only=False))
-        dy = np.maximum(sign[1] * step, -bx.field("y").to_numpy(zero_copy_only=False))
+        x, y, w, h = (bx.field(f).to_numpy(zero_copy_only=False) for f in "xywh")
+        img_w = moved.column("_w").to_numpy(zero_copy_only=False).astype(np.float64)
+        img_h = moved.column("_h").to_numpy(zero_copy_only=False).astype(np.float64)
+        # moves stay inside the image, as an annotation tool keeps them (import refuses
+        # boxes far outside their image)
+        dx = np.maximum(np.minimum(sign[0] * step, img_w - (x + w)), -x)
+        dy = np.maximum(np.minimum(sign[1] * step, img_h - (y + h)), -y)
         moved = _set(shift_geometry(moved, dx, dy), "annotator_id", pa.array([EDITOR] * move.size))
 
         relabelled = state.take(pa.array(relabel))

@@ -253,7 +253,7 @@ def _rows(results: dict, sizes: Sizes) -> list[tuple[str, str, str, str]]:
     cmd("agreement_cli", f"agreement --rev {last}")
     cmd("export_coco_cli", f"export coco --rev {last}")
     lr = r.get("labels_read", {})
-    if "ratio_count" in lr:
+    if "ratio_count" in lr and last in lr:  # (a failed edit step leaves fewer versions)
         a, b = lr["v1"], lr[last]
         row("labels count, v1 (best of 5)", _fmt_s(a["count_best"]))
         row(

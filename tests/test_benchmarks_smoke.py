@@ -155,3 +155,23 @@ def test_history_step_edits_about_one_percent(tmp_path):
     live = set(hist.state.column("label_id").to_pylist())
     assert not live & set(deletes.column("label_id").to_pylist())
     assert len(live) == 1001
+
+
+def test_generated_edits_import_cleanly(tmp_path, repo):
+    """Every edit version the generator writes passes import's checks: moved boxes stay
+    inside their image (an edit file with a box far outside its image is refused, which
+    once stopped the 1 M benchmark after its first version)."""
+    path = tmp_path / "c.json"
+    generate.coco_dataset(path, labels=3000, images=60, classes=80, crowd=0.0, seed=5)
+    repo.add_guideline("v1", classes=generate.class_names(80))
+    repo.import_("coco", path, guideline="v1", annotator="annotator-a")
+    repo.commit("v1", tag="v1")
+    with repo.at("v1") as snap:
+        state = snap.con.sql(generate.STATE_SQL).to_arrow_table()
+    history = generate.EditHistory(state, generate.class_names(80), fraction=0.3, seed=7)
+    for v in (2, 3):
+        step = history.step(v, tmp_path)
+        assert step.counts["moved"] > 100
+        result = repo.import_("native", step.edits, mode="patch", match="ids")
+        assert result.updated >= step.counts["moved"]
+        repo.commit(f"v{v}", tag=f"v{v}")
