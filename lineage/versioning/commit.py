@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,6 +17,9 @@ from lineage.store import schema as schemas
 from lineage.store.files import atomic_write_bytes, write_parquet
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
+
+if TYPE_CHECKING:
+    import git
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class CommitResult:
 
 
 def commit(
-    layout: Layout, repo, message: str, tag: str | None, last_hash: str | None
+    layout: Layout, repo: git.Repo, message: str, tag: str | None, last_hash: str | None
 ) -> CommitResult:
     """Commit everything staged. Call with the write lock held and after ``recover``."""
     txns = staging.staged(layout.staging)
@@ -98,7 +102,7 @@ def _with_covers(data: pa.Table, txns, segment_id: str) -> pa.Table:
     )
 
 
-def _write_journal(layout, repo, segment_id, relpaths, txn_ids, tag) -> None:
+def _write_journal(layout: Layout, repo: git.Repo, segment_id, relpaths, txn_ids, tag) -> None:
     head = repo.head.commit.hexsha if gitrepo.has_commits(repo) else None
     dvc_before = layout.dvc_file.read_text() if layout.dvc_file.exists() else None
     journal = {
@@ -112,7 +116,7 @@ def _write_journal(layout, repo, segment_id, relpaths, txn_ids, tag) -> None:
     atomic_write_bytes(layout.journal, json.dumps(journal, indent=1).encode())
 
 
-def recover(layout: Layout, repo) -> list[str]:
+def recover(layout: Layout, repo: git.Repo) -> list[str]:
     """Finish or roll back a commit that was killed, and drop half-written imports.
     Returns what it did, for the user to see."""
     notes = []
@@ -156,7 +160,7 @@ def recover(layout: Layout, repo) -> list[str]:
     return notes
 
 
-def _remove_stale_git_locks(layout: Layout, repo) -> list[str]:
+def _remove_stale_git_locks(layout: Layout, repo: git.Repo) -> list[str]:
     """Lock files gitpython left when a commit was killed mid-write. Only locks created
     after the journal are removed: they are the killed commit's (lineage's lock is held)."""
     git_dir = Path(repo.git_dir)
@@ -176,7 +180,7 @@ def _remove_stale_git_locks(layout: Layout, repo) -> list[str]:
     return notes
 
 
-def _has_segment(layout: Layout, commit, segment_id: str) -> bool:
+def _has_segment(layout: Layout, commit: git.Commit, segment_id: str) -> bool:
     blob = gitrepo.read_blob(commit, layout.dvc_file.name)
     if blob is None:
         return False

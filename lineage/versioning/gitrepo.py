@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lineage.errors import RepoError, RevisionError
+
+if TYPE_CHECKING:
+    import git
 
 
 def open_git(root: Path):
@@ -40,14 +44,14 @@ def find_root(start: Path) -> Path:
     return Path(repo.working_tree_dir)
 
 
-def has_commits(repo) -> bool:
+def has_commits(repo: git.Repo) -> bool:
     try:
         return repo.head.commit is not None
     except ValueError:
         return False
 
 
-def resolve(repo, rev: str):
+def resolve(repo: git.Repo, rev: str):
     """The commit a revision names (tag, branch, SHA, HEAD~2, ...)."""
     import git
 
@@ -57,7 +61,7 @@ def resolve(repo, rev: str):
         raise RevisionError(f"unknown revision '{rev}'", hint="see `lineage log`") from exc
 
 
-def read_blob(commit, path: str) -> bytes | None:
+def read_blob(commit: git.Commit, path: str) -> bytes | None:
     """A file's content at ``commit``, or None when it does not exist there."""
     try:
         return (commit.tree / path).data_stream.read()
@@ -79,7 +83,7 @@ class Version:
         return self.commit[:10]
 
 
-def tags_by_commit(repo) -> dict[str, list[str]]:
+def tags_by_commit(repo: git.Repo) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for tag in repo.tags:
         try:
@@ -89,7 +93,7 @@ def tags_by_commit(repo) -> dict[str, list[str]]:
     return out
 
 
-def versions(repo, rev: str, path: str) -> list[Version]:
+def versions(repo: git.Repo, rev: str, path: str) -> list[Version]:
     """Commits reachable from ``rev`` that changed ``path``, newest first."""
     if not has_commits(repo):
         return []
@@ -102,14 +106,14 @@ def versions(repo, rev: str, path: str) -> list[Version]:
                 tags=tuple(sorted(tags.get(c.hexsha, []))),
                 committed_at=datetime.fromtimestamp(c.committed_date, UTC),
                 author=str(c.author.email or c.author.name),
-                message=c.message.strip(),
+                message=str(c.message).strip(),
                 parents=tuple(p.hexsha for p in c.parents),
             )
         )
     return out
 
 
-def has_identity(repo) -> bool:
+def has_identity(repo: git.Repo) -> bool:
     """Whether git knows who commits (config user.name and user.email, or the GIT_AUTHOR
     environment); without it git records something like root@host."""
     import os
@@ -125,23 +129,23 @@ def has_identity(repo) -> bool:
         return False
 
 
-def author(repo) -> str:
+def author(repo: git.Repo) -> str:
     try:
         reader = repo.config_reader()
-        return reader.get_value("user", "email", "") or reader.get_value("user", "name", "")
+        return str(reader.get_value("user", "email", "") or reader.get_value("user", "name", ""))
     except Exception:  # noqa: BLE001 - a missing git identity is not an error here
         import getpass
 
         return getpass.getuser()
 
 
-def commit_paths(repo, paths: list[str], message: str, tag: str | None = None) -> str:
+def commit_paths(repo: git.Repo, paths: list[str], message: str, tag: str | None = None) -> str:
     """Stage ``paths`` (only those) and commit; returns the new commit's SHA."""
     import git
 
     if tag is not None and tag in [t.name for t in repo.tags]:
         raise RepoError(f"tag '{tag}' already exists", hint="choose another tag name")
-    existing = [p for p in paths if (Path(repo.working_tree_dir) / p).exists()]
+    existing = [p for p in paths if (Path(repo.working_dir) / p).exists()]
     repo.index.add(existing)
     try:
         commit = repo.index.commit(message)
@@ -152,7 +156,7 @@ def commit_paths(repo, paths: list[str], message: str, tag: str | None = None) -
     return commit.hexsha
 
 
-def tag_exists(repo, tag: str) -> bool:
+def tag_exists(repo: git.Repo, tag: str) -> bool:
     return tag in [t.name for t in repo.tags]
 
 

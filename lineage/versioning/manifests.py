@@ -5,6 +5,8 @@ Shared by ``verify``, the proofs and ``repair``; reading never needs a checkout.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -13,8 +15,11 @@ from lineage.store import schema as schemas
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
 
+if TYPE_CHECKING:
+    import git
 
-def manifest(layout: Layout, commit) -> tuple[str | None, dict[str, str]]:
+
+def manifest(layout: Layout, commit: git.Commit) -> tuple[str | None, dict[str, str]]:
     """(directory md5, ``relpath -> md5``) of the store at ``commit`` (empty: no store).
     Fetches the manifest from the remote when the cache lacks it."""
     blob = gitrepo.read_blob(commit, layout.dvc_file.name)
@@ -72,7 +77,7 @@ def leaves(rows: list[dict]) -> list[bytes]:
     return out
 
 
-def commit_of(repo, rev: str | None):
+def commit_of(repo: git.Repo, rev: str | None):
     if rev is None:
         return repo.head.commit if gitrepo.has_commits(repo) else None
     return gitrepo.resolve(repo, rev)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lineage.errors import IntegrityError, RevisionError
 from lineage.store import integrity
@@ -17,6 +18,9 @@ from lineage.store.files import within
 from lineage.store.layout import Layout
 from lineage.store.staging import StagedTxn, staged
 from lineage.versioning import dvcstore, gitrepo
+
+if TYPE_CHECKING:
+    import git
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class RevisionFiles:
         return self.rev
 
 
-def resolve(layout: Layout, repo, rev: str | None) -> RevisionFiles:
+def resolve(layout: Layout, repo: git.Repo, rev: str | None) -> RevisionFiles:
     """The files of ``rev`` (None: HEAD plus staged transactions)."""
     if rev is None:
         if not gitrepo.has_commits(repo):
@@ -90,7 +94,7 @@ def resolve(layout: Layout, repo, rev: str | None) -> RevisionFiles:
     return RevisionFiles(rev, commit.hexsha, _segments(layout, commit))
 
 
-def _segments(layout: Layout, commit) -> list[Segment]:
+def _segments(layout: Layout, commit: git.Commit) -> list[Segment]:
     blob = gitrepo.read_blob(commit, layout.dvc_file.name)
     if blob is None:
         return []

@@ -47,6 +47,7 @@ from lineage.versioning.manifests import (
 )
 
 if TYPE_CHECKING:
+    import git
     from git import Repo
 from lineage.versioning.proofs import ConsistencyProof, consistency
 
@@ -116,7 +117,7 @@ def verify(
     return result
 
 
-def _check_files(layout, commit, files, at_head, result) -> bool:
+def _check_files(layout: Layout, commit: git.Commit, files, at_head, result) -> bool:
     """md5 of each cache file (and work-tree copy at HEAD); the manifest's own md5 was
     checked when it was read (``dvcstore.manifest``). Returns whether the transaction
     files can be read."""
@@ -182,7 +183,7 @@ def _owners_by_segment(layout: Layout, files: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _check_recorded(files: dict[str, str], rows: list[dict], layout, result) -> None:
+def _check_recorded(files: dict[str, str], rows: list[dict], layout: Layout, result) -> None:
     """Every non-transactions segment is claimed by its transactions with its SHA-256 and
     row count; every claimed segment is in the manifest."""
     claimed: dict[str, tuple[dict, str]] = {}
@@ -253,7 +254,7 @@ def _check_chain(rows: list[dict], result: VerifyResult) -> None:
         prev = row["hash"]
 
 
-def _check_append_only(layout: Layout, git, commit, result: VerifyResult) -> None:
+def _check_append_only(layout: Layout, git, commit: git.Commit, result: VerifyResult) -> None:
     """Each version on the history keeps every file of the version before it, unchanged."""
     versions = list(reversed(gitrepo.versions(git, commit.hexsha, layout.dvc_file.name)))
     before, before_sha = None, None
@@ -280,7 +281,9 @@ def _check_append_only(layout: Layout, git, commit, result: VerifyResult) -> Non
         before, before_sha = files, v.commit
 
 
-def _check_tags(layout, git, commit, rows, since, result: VerifyResult, plain: bool) -> None:
+def _check_tags(
+    layout: Layout, git, commit: git.Commit, rows, since, result: VerifyResult, plain: bool
+) -> None:
     """The chain at each earlier tag (or at ``since``) is a prefix of this one. A plain
     verify of HEAD also finds tags and earlier verified heads that left the history."""
     if since is not None:
@@ -351,7 +354,7 @@ def _check_tags(layout, git, commit, rows, since, result: VerifyResult, plain: b
 VERIFIED = "verified.json"
 
 
-def _check_verified_heads(layout: Layout, git, commit, result: VerifyResult) -> None:
+def _check_verified_heads(layout: Layout, git, commit: git.Commit, result: VerifyResult) -> None:
     """A head that an earlier plain ``verify`` passed must still be on the history."""
     try:
         heads = json.loads((layout.work / VERIFIED).read_text()).get("heads", [])

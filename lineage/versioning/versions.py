@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -10,6 +11,9 @@ import pyarrow.parquet as pq
 from lineage.store.integrity import check_files
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
+
+if TYPE_CHECKING:
+    import git
 
 VERSIONS_SCHEMA = pa.schema(
     [
@@ -25,7 +29,7 @@ VERSIONS_SCHEMA = pa.schema(
 SEGMENTS_SCHEMA = pa.schema([("commit", pa.string()), ("segment_id", pa.string())])
 
 
-def _manifest_segments(layout: Layout, repo, sha: str) -> dict[str, str] | None:
+def _manifest_segments(layout: Layout, repo: git.Repo, sha: str) -> dict[str, str] | None:
     """``relpath -> md5`` of the transactions segments at a commit (None when not cached)."""
     blob = gitrepo.read_blob(repo.commit(sha), layout.dvc_file.name)
     if blob is None:
@@ -36,7 +40,7 @@ def _manifest_segments(layout: Layout, repo, sha: str) -> dict[str, str] | None:
     return {e["relpath"]: e["md5"] for e in entries if e["relpath"].startswith("transactions/")}
 
 
-def _walk(layout: Layout, repo, commit: str | None):
+def _walk(layout: Layout, repo: git.Repo, commit: str | None):
     """(version, new transaction segments) from oldest to newest along ``commit``'s history."""
     if commit is None:
         return []
@@ -51,7 +55,7 @@ def _walk(layout: Layout, repo, commit: str | None):
     return out
 
 
-def version_tables(layout: Layout, repo, commit: str | None) -> tuple[pa.Table, pa.Table]:
+def version_tables(layout: Layout, repo: git.Repo, commit: str | None) -> tuple[pa.Table, pa.Table]:
     """The ``versions`` and ``version_segments`` tables behind the views of that name."""
     walked = _walk(layout, repo, commit)
     versions = [
@@ -77,7 +81,7 @@ def version_tables(layout: Layout, repo, commit: str | None) -> tuple[pa.Table, 
     )
 
 
-def log(layout: Layout, repo, rev: str = "HEAD") -> list[dict]:
+def log(layout: Layout, repo: git.Repo, rev: str = "HEAD") -> list[dict]:
     """Versions newest first, each with the transactions it added."""
     if not gitrepo.has_commits(repo):
         return []
@@ -116,7 +120,7 @@ def log(layout: Layout, repo, rev: str = "HEAD") -> list[dict]:
     return list(reversed(out))
 
 
-def all_dir_md5s(layout: Layout, repo) -> list[str]:
+def all_dir_md5s(layout: Layout, repo: git.Repo) -> list[str]:
     """The directory-manifest hashes of every version on every branch and tag."""
     if not gitrepo.has_commits(repo):
         return []
