@@ -50,12 +50,23 @@ def build_demo(path: str | Path, *, force: bool = False) -> DemoResult:
     with open(data / "annotators.csv", newline="") as fh:
         rows = [{k: v or None for k, v in row.items()} for row in csv.DictReader(fh)]
     repo.add_annotators(rows, source=data / "annotators.csv")
-    repo.add_guideline("v1", classes=data / "classes.txt", doc=data / "guideline-v1.md")
+    # released before the labels made under them (the audit checks guideline.not_in_force)
+    repo.add_guideline(
+        "v1",
+        classes=data / "classes.txt",
+        doc=data / "guideline-v1.md",
+        released_at="2026-09-15T08:00:00Z",
+    )
     repo.import_("native", data / "labels-v1.jsonl", guideline="v1")
     repo.commit("Street scenes: first labelled batch", tag="v1-unreviewed")
     repo.import_reviews(data / "reviews-v1.csv")
     repo.commit("Review pass 1", tag="v1")
-    repo.add_guideline("v2", classes=data / "classes-v2.txt", doc=data / "guideline-v2.md")
+    repo.add_guideline(
+        "v2",
+        classes=data / "classes-v2.txt",
+        doc=data / "guideline-v2.md",
+        released_at="2026-11-01T08:00:00Z",
+    )
     repo.import_("native", data / "labels-v2.jsonl", guideline="v2", mode="patch")
     repo.import_reviews(data / "reviews-v2.csv")
     repo.commit("Fix rejected boxes, scooter class, new labels", tag="v2")

@@ -760,9 +760,11 @@ class Repo:
         *,
         classes: list[str] | str | Path,
         doc: str | Path | None = None,
-        released_at: datetime | None = None,
+        released_at: datetime | str | None = None,
     ) -> TxnResult:
-        """Record a guideline version: its taxonomy, release time and document hash."""
+        """Record a guideline version: its taxonomy, release time (a datetime or ISO 8601
+        text; default now) and document hash."""
+        released_at = _released_at(released_at)
         if isinstance(classes, str | Path):
             classes = read_classes(Path(classes))
         if not classes:
@@ -986,6 +988,26 @@ class Repo:
                 ExportOptions(pseudonymize_key=pseudonymize_key, extra=extra or {}),
             ),
         )
+
+
+def _released_at(value: datetime | str | None) -> datetime | None:
+    """A release time as given (ISO 8601 text, a date alone meaning its midnight UTC);
+    a time without a zone is UTC."""
+    from datetime import UTC
+
+    if value is None or isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(
+                f"'{value}' is not an ISO 8601 time (e.g. 2026-09-15 or 2026-09-15T08:00:00Z)",
+                field="released_at",
+            ) from None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def interrupt_queries() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -62,12 +63,26 @@ EXPECTED = {
     "review.rejected": "v_reject",
     "limits.rejection_rate": "erin",
     "limits.labels_per_class": "bus",
+    "guideline.not_in_force": "v_force",
+    "coverage.unlabelled": "u.jpg",
+    "splits.leak": "s1.jpg, s2.jpg",
+    "geometry.degenerate": "v_zero",
+    "geometry.outside": "v_out",
+    "geometry.duplicate": "v_dup",
 }
 
 
+_BOXES: dict[str, list[int]] = {}
+V1_RELEASED, V2_RELEASED = "2026-01-01T00:00:00+00:00", "2026-06-01T00:00:00+00:00"
+UNDER_V1 = "2026-03-01T00:00:00Z"  # while v1 was in force
+
+
 def _label(label_id, cls="car", annotator="alice", guideline="v2", asset="a.jpg", **extra):
+    """A label with a box of its own (labels sharing a box would be duplicates)."""
+    k = _BOXES.setdefault(label_id, [2 * len(_BOXES), 2 * len(_BOXES)])
     rec = {"label_id": label_id, "asset_id": asset, "class_name": cls,
-           "bbox": [10, 10, 20, 20], "annotator_id": annotator, "source": "human"}  # fmt: skip
+           "bbox": [5 + k[0], 5 + k[1], 20, 20], "annotator_id": annotator,
+           "source": "human"}  # fmt: skip
     if guideline is not None:
         rec["guideline_version"] = guideline
     return {**rec, **extra}
@@ -92,7 +107,7 @@ BAD_LABELS = [
     _label("v_annot", annotator="zed"),  # not registered
     _label("v_source", annotator="det", source="model"),  # no model_version
     _label("v_guide", guideline=None),
-    _label("v_doc", guideline="v1"),  # v1 has no document hash; reviewed under v2
+    _label("v_doc", guideline="v1", created_at=UNDER_V1),  # v1 has no document hash
     _label("v_reviewer"),
     _label("v_asset", asset="x.jpg"),  # no asset record
     _label("v_cover"),  # never reviewed
@@ -100,10 +115,14 @@ BAD_LABELS = [
     _label("v_self"),
     _label("v_repeat"),
     _label("v_taxon", "scooter"),
-    _label("v_super", guideline="v1"),  # reviewed, but not under v2
+    _label("v_super", guideline="v1", created_at=UNDER_V1),  # not reviewed under v2
     _label("v_model", annotator="det", source="model", model_version="m1"),
     _label("v_reject", annotator="bob"),
     _label("e1", annotator="erin"),  # rejected, then fixed: erin's rate is 1/2
+    _label("v_force", created_at="2026-05-01T00:00:00Z"),  # before v2's release
+    _label("v_zero", bbox=[30, 30, 0, 10]),  # no width
+    _label("v_out", bbox=[88, 10, 15, 20]),  # 3 px past the right edge
+    _label("v_dup", bbox=[5, 5, 20, 20]),  # c1's class and box
 ]
 BAD_REVIEWS = [
     "v_annot,1,carol,accept,,v2,",
@@ -122,6 +141,10 @@ BAD_REVIEWS = [
     "v_model,1,carol,fix,tighter box,v2,",
     "v_reject,1,carol,reject,wrong class,v2,",
     "e1,1,carol,reject,loose,v2,",
+    "v_force,1,carol,accept,,v2,",
+    "v_zero,1,carol,accept,,v2,",
+    "v_out,1,carol,accept,,v2,",
+    "v_dup,1,carol,accept,,v2,",
 ]
 HEADER = "label_id,pass,reviewer_id,verdict,reason,guideline_version,revision\n"
 
@@ -131,16 +154,23 @@ def build(tmp: Path, *, violations: bool) -> Repo:
     ``violations``. ``tmp/policy.toml`` holds the policy."""
     make_git(tmp / "repo")
     repo = Repo.init(tmp / "repo")
-    repo.add_guideline("v1", classes=["car", "person", "bike"])  # no document
+    released = {v: datetime.fromisoformat(t) for v, t in (("v1", V1_RELEASED), ("v2", V2_RELEASED))}
+    repo.add_guideline("v1", classes=["car", "person", "bike"], released_at=released["v1"])
     doc = tmp / "guideline-v2.md"
     doc.write_text("# Guideline v2\nBoxes are tight.\n")
     classes = ["car", "person", "bike", "truck"] + (["bus"] if violations else [])
-    repo.add_guideline("v2", classes=classes, doc=doc)
+    repo.add_guideline("v2", classes=classes, doc=doc, released_at=released["v2"])
     for who in ("alice", "bob", "carol", "dave", "erin"):
         repo.add_annotator(who)
     repo.add_annotator("det", kind="model")
-    assets = [{"record": "asset", "asset_id": a, "width": 100, "height": 100}
-              for a in ("a.jpg", "b.jpg")]  # fmt: skip
+    assets = [{"record": "asset", "asset_id": "a.jpg", "width": 100, "height": 100},
+              {"record": "asset", "asset_id": "b.jpg", "width": 100, "height": 100,
+               "empty": True}]  # looked at, nothing to label  # fmt: skip
+    if violations:  # an unlabelled image, and one image in two splits
+        assets += [{"record": "asset", "asset_id": "u.jpg", "width": 100, "height": 100},
+                   *({"record": "asset", "asset_id": name, "split": split, "empty": True,
+                      "sha256": "ab" * 32} for name, split in (("s1.jpg", "train"),
+                                                              ("s2.jpg", "test")))]  # fmt: skip
     labels = CLEAN_LABELS + (BAD_LABELS if violations else [])
     repo.import_("native", write_jsonl(tmp / "labels.jsonl", assets + labels), mode="patch")
     reviews = CLEAN_REVIEWS + (BAD_REVIEWS if violations else [])
@@ -184,7 +214,9 @@ def test_one_violation_of_each_kind_gives_exactly_those_findings(bad_result):
         assert (got[check].count, got[check].examples) == (1, [example]), check
     assert got["trace.asset"].severity == "warning"
     assert got["trace.reviewer"].severity == "warning"
-    assert bad_result.counts == {"error": 15, "warning": 2, "info": 0}
+    assert got["geometry.outside"].severity == got["geometry.duplicate"].severity == "warning"
+    assert got["coverage.unlabelled"].severity == "warning"
+    assert bad_result.counts == {"error": 18, "warning": 5, "info": 0}
     assert not bad_result.passed and bad_result.exit_code == 1
     assert bad_result.labels_audited == len(CLEAN_LABELS) + len(BAD_LABELS)
 
@@ -221,13 +253,13 @@ def test_check_function_and_sql_twin(bad):
 def test_figures(bad_result):
     by_class = {r["class_name"]: r for r in bad_result.coverage_by_class}
     assert by_class["person"]["required_passes"] == 2
-    assert (by_class["car"]["labels"], by_class["car"]["covered"]) == (16, 14)
+    assert (by_class["car"]["labels"], by_class["car"]["covered"]) == (20, 18)
     rates = {r["annotator_id"]: r for r in bad_result.rejection_by_annotator}
     assert (rates["erin"]["reviewed"], rates["erin"]["rejected"]) == (2, 1)
     assert rates["bob"]["rejection_rate"] == pytest.approx(1 / 3)
     per_gl = {r["guideline_version"]: (r["labels"], r["current"]) for r in
               bad_result.labels_by_guideline}  # fmt: skip
-    assert per_gl == {"v1": (2, False), "v2": (17, True), None: (1, False)}
+    assert per_gl == {"v1": (2, False), "v2": (21, True), None: (1, False)}
 
 
 def test_policy_switches_and_severities(bad):
@@ -355,7 +387,7 @@ def test_json_report_follows_its_schema(bad_result):
     doc = json.loads(render_report(bad_result, "json"))
     _validate(doc, _schema("audit_report.json"))
     assert doc["summary"]["passed"] is False
-    assert doc["summary"]["findings_by_severity"] == {"error": 15, "warning": 2, "info": 0}
+    assert doc["summary"]["findings_by_severity"] == {"error": 18, "warning": 5, "info": 0}
     assert doc["policy"]["sha256"] == bad_result.policy.sha256
     assert [f["check"] for f in doc["findings"]] == [
         c.id for c in CHECKS if c.id in EXPECTED
@@ -455,3 +487,70 @@ def _validate(value, schema: dict) -> None:
     registry = Registry().with_resources((r["$id"], Resource.from_contents(r)) for r in resources)
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.Draft202012Validator(schema, registry=registry).validate(value)
+
+
+def test_new_checks_follow_their_policy_options(bad):
+    """guideline_grace_days, disjoint_splits and the geometry thresholds move exactly
+    the findings they govern."""
+    repo, policy_file = bad
+    base = load_policy(policy_file)
+
+    def found(**changes) -> dict[str, list[str]]:
+        from dataclasses import replace
+
+        result = repo.audit(None, policy=replace(base, **changes))
+        return {f.check: f.examples for f in result.findings}
+
+    default = found()
+    assert default["geometry.outside"] == ["v_out"]
+    assert "geometry.outside" not in found(outside_tolerance_px=5.0)  # 3 px past the edge
+    assert "geometry.duplicate" not in found(duplicate_iou=1.0)  # IoU 1 is not above 1
+    # train and test must be disjoint by default (all splits); not when only train/val are
+    assert default["splits.leak"] == ["s1.jpg, s2.jpg"]
+    assert "splits.leak" not in found(disjoint_splits=("train", "val"))
+    # the v1 labels were made 2026-03-01, while v1 was in force (v2: 2026-06-01)
+    assert default["guideline.not_in_force"] == ["v_force"]
+    policy = parse_policy({"guideline_grace_days": 30, "disjoint_splits": ["train", "test"],
+                           "geometry": {"outside_tolerance_px": 2, "duplicate_iou": 0.9}})  # fmt: skip
+    assert (policy.guideline_grace_days, policy.disjoint_splits) == (30, ("train", "test"))
+    assert (policy.outside_tolerance_px, policy.duplicate_iou) == (2.0, 0.9)
+    assert parse_policy(policy.as_dict()) == policy
+    for bad_value, key in (({"disjoint_splits": "train"}, "disjoint_splits"),
+                           ({"geometry": {"duplicate_iou": 2}}, "geometry.duplicate_iou"),
+                           ({"guideline_grace_days": -1}, "guideline_grace_days")):  # fmt: skip
+        with pytest.raises(InputError) as err:
+            parse_policy(bad_value)
+        assert err.value.field == key
+
+
+def test_label_made_after_the_next_release_is_not_in_force(tmp_path):
+    make_git(tmp_path / "repo")
+    repo = Repo.init(tmp_path / "repo")
+    repo.add_guideline("v1", classes=["car"], released_at="2026-01-01")
+    repo.add_guideline("v2", classes=["car"], released_at="2026-02-01")
+    late = {"asset_id": "a.jpg", "class_name": "car", "bbox": [1, 1, 5, 5],
+            "guideline_version": "v1", "created_at": "2026-02-20T00:00:00Z"}  # fmt: skip
+    repo.import_("native", write_jsonl(tmp_path / "l.jsonl", [late]))
+    only = Policy(severity={c.id: "off" for c in CHECKS if c.id != "guideline.not_in_force"})
+    result = repo.audit(None, policy=only)
+    (finding,) = result.findings
+    assert finding.check == "guideline.not_in_force" and finding.count == 1
+    from dataclasses import replace
+
+    assert repo.audit(None, policy=replace(only, guideline_grace_days=30)).findings == []
+    with pytest.raises(InputError, match="not an ISO 8601 time"):
+        repo.add_guideline("v3", classes=["car"], released_at="next tuesday")
+
+
+def test_guideline_add_records_a_past_release(tmp_path, cli):
+    make_git(tmp_path / "repo")
+    repo = Repo.init(tmp_path / "repo")
+    (tmp_path / "classes.txt").write_text("car\n")
+    res = cli(repo.root, "guideline", "add", "v1", "--classes", str(tmp_path / "classes.txt"),
+              "--released-at", "2026-09-15")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = cli(repo.root, "guideline", "list", "--format", "json")
+    assert json.loads(res.stdout)[0]["released_at"].startswith("2026-09-15")
+    res = cli(repo.root, "guideline", "add", "v2", "--classes", str(tmp_path / "classes.txt"),
+              "--released-at", "soon")  # fmt: skip
+    assert res.exit_code == 2 and "released_at" in res.stderr and "Traceback" not in res.output

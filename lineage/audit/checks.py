@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
+from lineage.audit import health
 from lineage.audit.policy import Policy
 
 
@@ -25,7 +26,7 @@ class Finding:
     check: str
     title: str
     severity: str  # error | warning | info
-    subject: str  # what a row is: label | review | guideline | annotator | class
+    subject: str  # what a row is: label | review | guideline | annotator | class | asset
     count: int
     examples: list[str]
     sql: str
@@ -246,6 +247,86 @@ WHERE l.latest_verdict = 'reject'
 ORDER BY l.label_id"""
 
 
+def not_in_force_sql(policy: Policy) -> str:
+    """Labels created before their guideline version was released, or after the next
+    version's release (plus the policy's grace days) while still naming the old one."""
+    grace = int(policy.guideline_grace_days)
+    return f"""
+WITH g AS (
+    SELECT version, released_at,
+           lead(released_at) OVER (ORDER BY released_at, version) AS superseded_at
+    FROM guidelines
+)
+SELECT l.label_id, l.guideline_version, l.created_at, g.released_at, g.superseded_at,
+       CASE WHEN l.created_at < g.released_at
+            THEN 'created before its guideline version was released'
+            ELSE 'created after the next guideline version was released' END AS reason
+FROM labels l
+JOIN g ON g.version = l.guideline_version
+WHERE l.created_at < g.released_at
+   OR l.created_at > g.superseded_at + INTERVAL {grace} DAY
+ORDER BY l.label_id"""
+
+
+# ---------------------------------------------------------------- completeness, splits
+
+
+def unlabelled_sql(policy: Policy) -> str:
+    """Registered assets with no current label that are not marked empty."""
+    return """
+SELECT a.asset_id, a.split
+FROM assets a
+WHERE NOT coalesce(a.empty, false)
+  AND a.asset_id NOT IN (SELECT asset_id FROM labels)
+ORDER BY a.asset_id"""
+
+
+def split_leak_sql(policy: Policy) -> str:
+    """Images (by content hash) that are in more than one of the splits that must be
+    disjoint."""
+    only = ""
+    if policy.disjoint_splits:
+        only = f"\n  AND split IN ({', '.join(quote(x) for x in policy.disjoint_splits)})"
+    return f"""
+SELECT string_agg(asset_id, ', ' ORDER BY asset_id) AS assets, sha256,
+       list(DISTINCT split ORDER BY split) AS splits
+FROM assets
+WHERE sha256 IS NOT NULL AND split IS NOT NULL{only}
+GROUP BY sha256
+HAVING count(DISTINCT split) > 1
+ORDER BY assets"""
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def degenerate_sql(policy: Policy) -> str:
+    """Shapes with zero area (a box, polygon or mask with no width or height)."""
+    return f"""
+SELECT label_id, asset_id, problem
+FROM ({health.degenerate_sql(policy.outside_tolerance_px).strip()})
+WHERE problem = 'zero_area'
+ORDER BY label_id"""
+
+
+def outside_sql(policy: Policy) -> str:
+    """Shapes reaching past their image's edge by more than the policy's tolerance."""
+    return f"""
+SELECT label_id, asset_id, problem
+FROM ({health.degenerate_sql(policy.outside_tolerance_px).strip()})
+WHERE problem IN ('partly_outside_image', 'fully_outside_image')
+ORDER BY label_id"""
+
+
+def duplicate_sql(policy: Policy) -> str:
+    """Likely duplicates: the later of two labels of one asset, class and shape whose
+    boxes overlap above the policy's IoU."""
+    return f"""
+SELECT label_b AS label_id, label_a AS duplicate_of, asset_id, class_name, iou
+FROM ({health.duplicates_sql(policy.duplicate_iou).strip()})
+ORDER BY label_b, label_a"""
+
+
 # ---------------------------------------------------------------- limits
 
 
@@ -341,6 +422,34 @@ CHECKS: tuple[Check, ...] = (
           "label", "label_id", superseded_sql,
           "Labels made under an older guideline need a review pass that names the current "
           "guideline version."),
+    Check("guideline.not_in_force", "guidelines",
+          "Label made when its guideline version was not in force", "error", "label",
+          "label_id", not_in_force_sql,
+          "A label must be made under the guideline version in force when it was created: "
+          "not before that version's release, and not after the next version's release "
+          "(plus guideline_grace_days). Record past releases with "
+          "`lineage guideline add --released-at`."),
+    Check("coverage.unlabelled", "completeness", "Asset with no label and not marked empty",
+          "warning", "asset", "asset_id", unlabelled_sql,
+          "Every image of the release is labelled or explicitly marked empty (a native "
+          "`record: asset` line with `empty: true`), so a forgotten image is never mistaken "
+          "for one with no object. A warning by default: the other formats cannot mark an "
+          "image empty yet."),
+    Check("splits.leak", "completeness", "Same image in more than one split", "error",
+          "asset", "assets", split_leak_sql,
+          "An image (by SHA-256) in two of the splits that must be disjoint leaks test data "
+          "into training (policy disjoint_splits; default: all splits)."),
+    Check("geometry.degenerate", "geometry", "Shape with zero area", "error", "label",
+          "label_id", degenerate_sql,
+          "A box, polygon or mask with no width or height marks nothing."),
+    Check("geometry.outside", "geometry", "Shape outside its image", "warning", "label",
+          "label_id", outside_sql,
+          "The shape reaches past its image's edge by more than "
+          "geometry.outside_tolerance_px (or lies wholly outside it)."),
+    Check("geometry.duplicate", "geometry", "Likely duplicate label", "warning", "label",
+          "label_id", duplicate_sql,
+          "Two labels of one image, class and shape whose boxes overlap above "
+          "geometry.duplicate_iou: usually one object labelled twice."),
     Check("model.human_accept", "model labels", "Model label without a human accept", "error",
           "label", "label_id", model_accept_sql,
           "The policy demands that a human reviewer accepts each model-made label."),

@@ -157,9 +157,10 @@ FROM (SELECT unnest(tags) AS tag FROM all_assets) GROUP BY tag"""
     )
 
 
-def degenerate_sql() -> str:
-    """Every label with degenerate geometry, with the problem (one row per problem)."""
-    t = OUTSIDE_TOLERANCE
+def degenerate_sql(tolerance: float = OUTSIDE_TOLERANCE) -> str:
+    """Every label with degenerate geometry, with the problem (one row per problem);
+    ``tolerance``: pixels a shape may reach past its image's edge."""
+    t = float(tolerance)
     return f"""
 WITH g AS (
     SELECT l.label_id, l.asset_id, l.shape, l.bbox.x AS x, l.bbox.y AS y, l.bbox.w AS w,

@@ -35,6 +35,12 @@ class Policy:
     rejection_rate_min_reviewed: int = 1
     min_labels_per_class: int | None = None
     min_agreement: float | None = None
+    # a label may name a guideline this many days after the next version's release
+    guideline_grace_days: int = 0
+    # split names that must not share an image (by content hash); empty: every split
+    disjoint_splits: tuple[str, ...] = ()
+    outside_tolerance_px: float = 0.5  # geometry.outside: how far past the image edge
+    duplicate_iou: float = 0.95  # geometry.duplicate: same asset and class, IoU above this
     severity: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # the file it came from, for reports
 
@@ -57,6 +63,12 @@ class Policy:
                 "distinct_pass_reviewers": self.distinct_pass_reviewers,
             },
             "limits": {k: v for k, v in limits.items() if v is not None},
+            "guideline_grace_days": self.guideline_grace_days,
+            "disjoint_splits": list(self.disjoint_splits),
+            "geometry": {
+                "outside_tolerance_px": self.outside_tolerance_px,
+                "duplicate_iou": self.duplicate_iou,
+            },
             "severity": dict(sorted(self.severity.items())),
         }
         if d["current_guideline"] is None:
@@ -153,6 +165,14 @@ def parse_policy(data: dict, *, file: str | Path | None = None, prefix: str = ""
         kw["class_passes"] = {str(c): v for c, v in data["class_passes"].items()}
     kw.update({k: duties[k] for k in _DUTIES & duties.keys()})
     kw.update({k: limits[k] for k in _LIMITS & limits.keys()})
+    if "guideline_grace_days" in data:
+        kw["guideline_grace_days"] = data["guideline_grace_days"]
+    if "disjoint_splits" in data:
+        kw["disjoint_splits"] = tuple(str(x) for x in data["disjoint_splits"])
+    geometry = data.get("geometry", {})
+    for k in ("outside_tolerance_px", "duplicate_iou"):
+        if k in geometry:
+            kw[k] = float(geometry[k])
     for k in ("max_rejection_rate", "min_agreement"):
         if k in kw:
             kw[k] = float(kw[k])
@@ -192,6 +212,8 @@ def _first_problem(data: dict) -> tuple[str, str] | None:
     kind = spec.get("type")
     if kind == "object":
         return key, f"must be a table, not {value!r}"
+    if kind == "array":
+        return key, f"must be a list of distinct names, not {value!r}"
     if kind == "boolean":
         return key, f"must be true or false, not {value!r}"
     if kind == "integer":

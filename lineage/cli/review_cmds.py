@@ -82,16 +82,24 @@ def guideline():
     default=None,
     help="The guideline document; its SHA-256 is recorded.",
 )
+@click.option(
+    "--released-at",
+    default=None,
+    help="When the version was released (ISO 8601, e.g. 2026-09-15 or "
+    "2026-09-15T08:00:00Z; default: now). The audit checks each label was made while "
+    "its guideline version was in force.",
+)
 @click.pass_context
-def guideline_add(ctx, version, classes, doc):
+def guideline_add(ctx, version, classes, doc, released_at):
     """Record a guideline version: taxonomy, release time, document hash.
 
     \b
     Example:
       lineage guideline add v1 --classes classes.txt --doc guideline-v1.pdf
+      lineage guideline add v2 --classes classes.txt --released-at 2026-11-01
     """
     repo = open_repo(ctx)
-    result = repo.add_guideline(version, classes=classes, doc=doc)
+    result = repo.add_guideline(version, classes=classes, doc=doc, released_at=released_at)
     show_notes(repo)
     message(f"Staged guideline {version} as {result.txn_id}")
 

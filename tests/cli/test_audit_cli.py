@@ -31,7 +31,7 @@ def test_audit_fails_with_exit_code_1(bad, cli):
         k: [v] for k, v in EXPECTED.items()
     }
     assert res.stderr.strip().endswith(
-        "Audit failed: 15 error, 2 warning, 0 info finding(s) over 20 label(s)"
+        "Audit failed: 18 error, 5 warning, 0 info finding(s) over 24 label(s)"
     )
 
 
@@ -94,7 +94,7 @@ def test_sample_and_record(bad, cli):
     doc = json.loads(res.stdout)
     plan = doc["plan"]
     assert (plan["n"], plan["ac"], plan["re"], plan["seed"]) == (5, 1, 2, 4)
-    assert "n=5 of 20 labels, Ac=1, Re=2" in res.stderr
+    assert "n=5 of 24 labels, Ac=1, Re=2" in res.stderr
     ids = [r["label_id"] for r in doc["labels"]]
     again = json.loads(cli(repo.root, "sample", "--seed", "4", "--aql", "10", "--format",
                            "json").stdout)  # fmt: skip

@@ -238,6 +238,8 @@ def _asset(obj: dict) -> dict:
         v = obj.get(dim)
         if v is not None and not (isinstance(v, int) and v > 0):
             raise _Bad(f"{dim} must be a positive integer", dim)
+    if obj.get("empty") is not None and not isinstance(obj["empty"], bool):
+        raise _Bad("empty must be true or false", "empty")
     return {k: obj.get(k) for k in ASSET_FIELDS - {"record"}}
 
 
