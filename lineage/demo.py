@@ -8,8 +8,12 @@ import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lineage.errors import InputError
+
+if TYPE_CHECKING:
+    from lineage.repo import Repo
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,29 @@ class DemoResult:
 
 def examples_dir() -> Path:
     return Path(str(resources.files("lineage") / "examples"))
+
+
+# Each version commits its audit figures (findings, coverage, and the label
+# distributions per class, split, annotator and source), so `dvc metrics diff v1 v2`
+# compares them.
+METRICS = "metrics/audit.json"
+DVC_YAML = f"""# The audit figures of each version, written by `lineage audit --metrics {METRICS}`
+# before each commit: `dvc metrics show`, `dvc metrics diff v1 v2`.
+metrics:
+  - {METRICS}
+"""
+
+
+def _commit_with_metrics(repo: Repo, message: str, tag: str) -> None:
+    """Audit what is about to be committed, and commit its metrics with the version."""
+    import json
+
+    path = repo.root / METRICS
+    path.parent.mkdir(exist_ok=True)
+    metrics = repo.audit(None).metrics()
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    repo.git.index.add([METRICS])
+    repo.commit(message, tag=tag)
 
 
 def build_demo(path: str | Path, *, force: bool = False) -> DemoResult:
@@ -57,10 +84,12 @@ def build_demo(path: str | Path, *, force: bool = False) -> DemoResult:
         doc=data / "guideline-v1.md",
         released_at="2026-09-15T08:00:00Z",
     )
+    (root / "dvc.yaml").write_text(DVC_YAML)
+    repo.git.index.add(["dvc.yaml"])
     repo.import_("native", data / "labels-v1.jsonl", guideline="v1")
-    repo.commit("Street scenes: first labelled batch", tag="v1-unreviewed")
+    _commit_with_metrics(repo, "Street scenes: first labelled batch", "v1-unreviewed")
     repo.import_reviews(data / "reviews-v1.csv")
-    repo.commit("Review pass 1", tag="v1")
+    _commit_with_metrics(repo, "Review pass 1", "v1")
     repo.add_guideline(
         "v2",
         classes=data / "classes-v2.txt",
@@ -69,5 +98,5 @@ def build_demo(path: str | Path, *, force: bool = False) -> DemoResult:
     )
     repo.import_("native", data / "labels-v2.jsonl", guideline="v2", mode="patch")
     repo.import_reviews(data / "reviews-v2.csv")
-    repo.commit("Fix rejected boxes, scooter class, new labels", tag="v2")
+    _commit_with_metrics(repo, "Fix rejected boxes, scooter class, new labels", "v2")
     return DemoResult(root, ["v1-unreviewed", "v1", "v2"], "ex00000000000004", "street_000.jpg")

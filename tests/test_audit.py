@@ -433,7 +433,7 @@ def test_html_report_parses_with_plots_and_identity(bad_result):
     parser.close()
     assert parser.stack == []  # every element closed, properly nested
     svgs = [a for t, a in parser.tags if t == "svg"]
-    assert len(svgs) == 3 and all(a["xmlns"] == "http://www.w3.org/2000/svg" for a in svgs)
+    assert len(svgs) == 7 and all(a["xmlns"] == "http://www.w3.org/2000/svg" for a in svgs)
     titles = "".join(parser.text)
     for title in ("Review coverage per class", "Rejection rate per annotator",
                   "Labels per guideline version"):  # fmt: skip
@@ -457,7 +457,7 @@ def test_markdown_report_reads_as_plain_text(bad_result):
     assert "erin   ███████████████···············  1/2" in text
     for check in EXPECTED:
         assert f"`{check}`" in text
-    assert svg_part.count("<svg") == 3
+    assert svg_part.count("<svg") == 7
 
 
 def test_bar_chart_helpers():

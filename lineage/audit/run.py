@@ -73,6 +73,9 @@ class AuditResult:
     labels_by_guideline: list[dict]
     current_guideline: str | None
     counts: dict[str, int] = field(default_factory=dict)
+    # labels per class, split, annotator and source (dimension, key, labels, share): the
+    # bias examination stored with each version (report and DVC metrics)
+    distributions: list[dict] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -104,7 +107,16 @@ class AuditResult:
             {**r, "annotator_id": pseudonym(r["annotator_id"], key)}
             for r in self.rejection_by_annotator
         ]
-        return replace(self, findings=findings, rejection_by_annotator=rejection)
+        distributions = [
+            {**r, "key": pseudonym(r["key"], key)} if r["dimension"] == "annotator" else r
+            for r in self.distributions
+        ]
+        return replace(
+            self,
+            findings=findings,
+            rejection_by_annotator=rejection,
+            distributions=distributions,
+        )
 
     def metrics(self) -> dict:
         """Numbers only, for DVC metrics (``dvc metrics show`` / ``diff``)."""
@@ -114,6 +126,8 @@ class AuditResult:
             "findings": dict(self.counts),
             "review_coverage": self.covered / self.labels_audited if self.labels_audited else 0.0,
             "checks": {c.id: c.count for c in self.checks},
+            "distributions": _nested(self.distributions, "labels"),
+            "distribution_shares": _nested(self.distributions, "share"),
         }
 
     def as_dict(self) -> dict:
@@ -147,6 +161,7 @@ class AuditResult:
                 "coverage_by_class": self.coverage_by_class,
                 "rejection_by_annotator": self.rejection_by_annotator,
                 "labels_by_guideline": self.labels_by_guideline,
+                "distributions": self.distributions,
             },
         }
 
@@ -198,6 +213,7 @@ def audit_snapshot(snap: Snapshot, policy: Policy, *, examples: int = 10,
         labels_by_guideline=_rows(con, labels_by_guideline_sql(policy)),
         current_guideline=current,
         counts=counts,
+        distributions=_rows(con, distributions_sql()),
     )
 
 
@@ -224,6 +240,39 @@ SELECT l.guideline_version, count(*) AS labels,
 FROM labels l
 GROUP BY l.guideline_version
 ORDER BY l.guideline_version NULLS LAST"""
+
+
+DIMENSIONS = {
+    "class": "l.class_name",
+    "split": "a.split",
+    "annotator": "l.annotator_id",
+    "source": "l.source",
+}
+
+
+def distributions_sql() -> str:
+    """Labels per class, split, annotator and source (human / model / assisted), with
+    each key's share of the labels: what a reviewer compares across versions for bias."""
+    parts = [
+        f"SELECT '{dim}' AS dimension, coalesce({expr}, '(none)') AS key, count(*) AS labels"
+        f"\nFROM labels l LEFT JOIN assets a ON a.asset_id = l.asset_id GROUP BY 1, 2"
+        for dim, expr in DIMENSIONS.items()
+    ]
+    union = "\nUNION ALL\n".join(parts)
+    return f"""
+SELECT dimension, key, labels, labels / sum(labels) OVER (PARTITION BY dimension) AS share
+FROM (
+{union}
+)
+ORDER BY dimension, labels DESC, key"""
+
+
+def _nested(rows: list[dict], value: str) -> dict[str, dict[str, float]]:
+    """{dimension: {key: value}} of distribution rows (DVC metrics read nested numbers)."""
+    out: dict[str, dict[str, float]] = {dim: {} for dim in DIMENSIONS}
+    for r in rows:
+        out[r["dimension"]][str(r["key"])] = r[value]
+    return out
 
 
 def _rows(con, sql: str) -> list[dict]:

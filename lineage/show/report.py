@@ -83,11 +83,20 @@ def _figures(result: AuditResult) -> list[tuple[str, str, list[tuple[str, float,
         for r in result.labels_by_guideline
     ]
     most = max((v for _, v, _ in per_guideline), default=1.0) or 1.0
-    return [
+    plots = [
         ("Review coverage per class", "share", coverage, 1.0),
         ("Rejection rate per annotator", "share", rejection, 1.0),
         ("Labels per guideline version", "count", per_guideline, most),
     ]
+    for dim in ("class", "split", "annotator", "source"):  # the bias examination
+        rows = [
+            (str(r["key"]), float(r["labels"]), f"{r['labels']} ({100 * r['share']:.1f} %)")
+            for r in result.distributions
+            if r["dimension"] == dim
+        ]
+        top = max((v for _, v, _ in rows), default=1.0) or 1.0
+        plots.append((f"Labels per {dim}", "count", rows, top))
+    return plots
 
 
 def _limit_for(title: str, result: AuditResult) -> float | None:

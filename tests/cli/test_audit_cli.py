@@ -50,7 +50,11 @@ def test_audit_writes_reports_to_a_file(bad, cli):
     assert res.exit_code == 1 and res.stdout == ""
     assert f"Wrote the html report to {out}" in res.stderr
     html = out.read_text()
-    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 3
+    assert (
+        html.startswith("<!DOCTYPE html>")
+        and html.count("<svg") == 7
+        and "Labels per split" in html
+    )
     md = tmp / "audit.md"
     assert cli(repo.root, "audit", "--policy", str(tmp / "policy.toml"), "--format", "markdown",
                "-o", str(md)).exit_code == 1  # fmt: skip

@@ -237,3 +237,40 @@ def test_dvc_repro_works_on_a_fresh_clone(tmp_path):
     )
     assert show.returncode == 0, show.stderr
     assert "labels_audited" in show.stdout
+
+
+def test_dvc_metrics_diff_compares_the_demo_versions_distributions(demo):
+    """Each demo version commits its audit figures; `dvc metrics diff v1 v2` (real DVC)
+    shows how the label distributions per class, split, annotator and source moved."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "metrics", "diff", "v1", "v2", "--all", "--json"],
+        cwd=demo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    diff = json.loads(proc.stdout)["metrics/audit.json"]
+    repo = Repo.open(demo)
+    for rev in ("v1", "v2"):
+        with repo.query("select l.class_name, count(*) as n from labels l group by 1", rev) as rows:
+            counts = {r["class_name"]: r["n"] for r in rows.to_pylist()}
+        side = "old" if rev == "v1" else "new"
+        for cls, n in counts.items():
+            assert diff[f"distributions.class.{cls}"][side] == n
+    assert diff["distributions.class.scooter"]["old"] is None  # the class v2 added
+    assert {"distributions.source.human", "distribution_shares.split.train"} <= set(diff)
+
+
+def test_pseudonymized_report_hides_annotators_in_the_distributions(demo):
+    from lineage.formats.pseudonym import pseudonym
+
+    result = Repo.open(demo).audit("v2")
+    hidden = result.pseudonymized(b"k" * 32)
+    names = {r["key"] for r in result.distributions if r["dimension"] == "annotator"}
+    shown = {r["key"] for r in hidden.distributions if r["dimension"] == "annotator"}
+    assert names and not names & shown
+    assert shown == {pseudonym(n, b"k" * 32) for n in names}
+    classes = [r for r in hidden.distributions if r["dimension"] == "class"]
+    assert classes == [r for r in result.distributions if r["dimension"] == "class"]
