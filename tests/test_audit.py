@@ -227,8 +227,10 @@ def test_clean_dataset_passes(clean):
     assert result.findings == []
     assert result.passed and result.exit_code == 0
     statuses = {c.id: c.status for c in result.checks}
-    assert {s for cid, s in statuses.items() if cid not in audit_run.HOOKS} == {"pass"}
+    optional = {*audit_run.HOOKS, "sample.accepted"}  # sample.accepted: off unless required
+    assert {s for cid, s in statuses.items() if cid not in optional} == {"pass"}
     assert statuses["integrity"] == "pass" and statuses["limits.agreement"] == "off"
+    assert statuses["sample.accepted"] == "off"
     assert result.covered == result.labels_audited == len(CLEAN_LABELS)
 
 
@@ -515,7 +517,11 @@ def test_new_checks_follow_their_policy_options(bad):
     assert (policy.guideline_grace_days, policy.disjoint_splits) == (30, ("train", "test"))
     assert (policy.outside_tolerance_px, policy.duplicate_iou) == (2.0, 0.9)
     assert parse_policy(policy.as_dict()) == policy
-    for bad_value, key in (({"disjoint_splits": "train"}, "disjoint_splits"),
+    sampled = parse_policy({"require_sample": {"aql": 1, "level": "II"}})
+    assert sampled.require_sample == {"aql": 1.0, "level": "II"}
+    assert parse_policy(sampled.as_dict()) == sampled
+    for bad_value, key in (({"require_sample": {"level": "IV"}}, "require_sample.level"),
+                           ({"require_sample": {"aql": 1, "n": 5}}, "require_sample.n"),({"disjoint_splits": "train"}, "disjoint_splits"),
                            ({"geometry": {"duplicate_iou": 2}}, "geometry.duplicate_iou"),
                            ({"guideline_grace_days": -1}, "guideline_grace_days")):  # fmt: skip
         with pytest.raises(InputError) as err:

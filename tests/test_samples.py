@@ -9,6 +9,7 @@ import math
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
+from lineage.audit.checks import CHECKS
 from lineage.audit.policy import Policy
 from lineage.audit.samples import choose_plan
 from lineage.audit.samples import sample_rows as _sample_rows
@@ -190,3 +191,53 @@ def test_record_refuses_bad_results(lot):
             params=[sample.sample_id],
         ).fetchall()[0][0]
     assert recorded == 0
+
+
+def test_policy_can_require_an_accepted_sample_of_these_labels(tmp_path):
+    """sample.accepted: fails with no sample, with a pending or rejected one, with one
+    whose plan is laxer than the policy's, and once a sampled label changed; passes with
+    an accepted sample, and the report states the plan, outcome and bound."""
+    make_git(tmp_path / "repo")
+    repo = Repo.init(tmp_path / "repo")
+    repo.add_guideline("v1", classes=["car", "person", "bike"])
+    records = [{"label_id": f"l{i:02d}", "asset_id": f"img{i % 7}.jpg", "class_name": c,
+                "bbox": [i, 0, 10, 10], "annotator_id": "alice"}
+               for i, c in enumerate(CLASSES)]  # fmt: skip
+    repo.import_("native", write_jsonl(tmp_path / "labels.jsonl", records), guideline="v1")
+    repo.commit("v1", tag="v1")
+    only = {c.id: "off" for c in CHECKS if c.id != "sample.accepted"}
+    policy = Policy(severity=only, require_sample={"aql": 10.0, "level": "II"})
+
+    def finding():
+        result = repo.audit(None, policy=policy)
+        return [f.count for f in result.findings if f.check == "sample.accepted"], result
+
+    assert finding()[0] == [1]  # nothing drawn yet
+    lax = repo.sample(seed=2, aql=25)  # a laxer plan than the policy's AQL 10
+    repo.record_sample(lax.sample_id, _results(tmp_path / "lax.csv", _ids(lax)))
+    sample = repo.sample(seed=5, aql=10)  # n=5, Ac=1, Re=2
+    assert finding()[0] == [1]  # drawn, not inspected: pending
+    ids = _ids(sample)
+    repo.record_sample(sample.sample_id, _results(tmp_path / "r.csv", ids, set(ids[:2])))
+    counts, result = finding()
+    assert counts == [1]  # two defects reach Re: rejected
+    rejected = {x["sample_id"]: x for x in result.samples}[sample.sample_id]
+    assert (rejected["decision"], rejected["defects"], rejected["inspected"]) == ("reject", 2, 5)
+    again = repo.sample(seed=6, aql=10)
+    ids = _ids(again)
+    repo.record_sample(again.sample_id, _results(tmp_path / "ok.csv", ids, {ids[0]}))
+    counts, result = finding()
+    assert counts == [] and result.passed
+    accepted = {x["sample_id"]: x for x in result.samples}[again.sample_id]
+    assert accepted["decision"] == "accept"
+    expected = proportion_confint(1, 5, alpha=0.10, method="beta")[1]  # one-sided 95 %
+    assert accepted["defect_rate_upper"] == pytest.approx(expected, rel=1e-9)
+    from lineage.show.report import render_report
+
+    assert f"{again.sample_id}: ISO 2859-1 level II, AQL 10" in render_report(result, "text")
+    repo.commit("samples", tag="v2")  # the sample holds for the committed version too
+    assert not [f for f in repo.audit("v2", policy=policy).findings]
+    # editing a sampled label: the sample no longer describes these labels
+    edit = {**records[int(ids[1][1:])], "bbox": [50, 50, 10, 10]}
+    repo.import_("native", write_jsonl(tmp_path / "edit.jsonl", [edit]), mode="patch")
+    assert finding()[0] == [1]

@@ -26,7 +26,7 @@ class Finding:
     check: str
     title: str
     severity: str  # error | warning | info
-    subject: str  # what a row is: label | review | guideline | annotator | class | asset
+    subject: str  # label | review | guideline | annotator | class | asset | sample
     count: int
     examples: list[str]
     sql: str
@@ -297,6 +297,67 @@ HAVING count(DISTINCT split) > 1
 ORDER BY assets"""
 
 
+def sample_outcomes_sql() -> str:
+    """Per recorded audit sample: its plan, how many sampled label revisions are still
+    current (``applies`` when all are), how many were inspected (an ``audit`` review)
+    and found defective, and whether the lot was accepted (all inspected, defects <= Ac)."""
+    return """
+WITH s AS (SELECT sample_id, label_id, revision, plan::JSON AS plan FROM samples),
+audit AS (
+    SELECT label_id, revision, arg_max(verdict, pass) AS verdict
+    FROM reviews WHERE kind = 'audit' GROUP BY label_id, revision
+),
+o AS (
+    SELECT s.sample_id,
+           any_value(s.plan->>'scheme') AS scheme,
+           any_value((s.plan->>'aql')::DOUBLE) AS aql,
+           any_value(s.plan->>'level') AS level,
+           any_value((s.plan->>'max_defect_rate')::DOUBLE) AS max_defect_rate,
+           any_value((s.plan->>'confidence')::DOUBLE) AS confidence,
+           any_value((s.plan->>'lot_size')::BIGINT) AS lot_size,
+           any_value((s.plan->>'ac')::BIGINT) AS ac,
+           any_value((s.plan->>'re')::BIGINT) AS re,
+           any_value(s.plan->>'rev') AS drawn_at,
+           count(*) AS n,
+           count(*) FILTER (WHERE l.revision = s.revision) AS unchanged,
+           count(a.verdict) AS inspected,
+           count(*) FILTER (WHERE a.verdict = 'reject') AS defects
+    FROM s
+    LEFT JOIN labels l ON l.label_id = s.label_id
+    LEFT JOIN audit a ON a.label_id = s.label_id AND a.revision = s.revision
+    GROUP BY s.sample_id
+)
+SELECT *, unchanged = n AS applies, inspected = n AND defects <= ac AS accepted
+FROM o
+ORDER BY sample_id"""
+
+
+def sample_accepted_sql(policy: Policy) -> str | None:
+    """One row when no recorded audit sample of these labels, with a plan at least as
+    strict as the policy's, was accepted."""
+    need = policy.require_sample
+    if not need:
+        return None
+    strict = []
+    if "aql" in need:
+        strict.append(f"aql IS NOT NULL AND aql <= {float(need['aql'])!r}")
+    if "level" in need:
+        strict.append(f"level = {quote(need['level'])}")
+    if "max_defect_rate" in need:
+        strict.append(
+            f"max_defect_rate IS NOT NULL AND max_defect_rate <= {float(need['max_defect_rate'])!r}"
+        )
+    if "confidence" in need:
+        strict.append(f"coalesce(confidence, 0) >= {float(need['confidence'])!r}")
+    plan = " AND ".join(f"({c})" for c in strict) or "true"
+    return f"""
+WITH o AS ({sample_outcomes_sql().strip()})
+SELECT 'no accepted audit sample of these labels with the required plan' AS problem,
+       (SELECT count(*) FROM o) AS samples_recorded,
+       (SELECT count(*) FROM o WHERE applies) AS samples_of_these_labels
+WHERE NOT EXISTS (SELECT 1 FROM o WHERE applies AND accepted AND {plan})"""
+
+
 # ---------------------------------------------------------------- geometry
 
 
@@ -450,6 +511,11 @@ CHECKS: tuple[Check, ...] = (
           "label_id", duplicate_sql,
           "Two labels of one image, class and shape whose boxes overlap above "
           "geometry.duplicate_iou: usually one object labelled twice."),
+    Check("sample.accepted", "audit sample", "No accepted audit sample of these labels",
+          "error", "sample", "problem", sample_accepted_sql,
+          "The policy's require_sample asks for a statistically sound audit sample of the "
+          "release: drawn (lineage sample), inspected (lineage sample record) and accepted, "
+          "with every sampled label unchanged since."),
     Check("model.human_accept", "model labels", "Model label without a human accept", "error",
           "label", "label_id", model_accept_sql,
           "The policy demands that a human reviewer accepts each model-made label."),

@@ -14,6 +14,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from lineage.errors import InputError
 
@@ -41,6 +42,9 @@ class Policy:
     disjoint_splits: tuple[str, ...] = ()
     outside_tolerance_px: float = 0.5  # geometry.outside: how far past the image edge
     duplicate_iou: float = 0.95  # geometry.duplicate: same asset and class, IoU above this
+    # sample.accepted: the plan a recorded, accepted audit sample of these labels must
+    # have (aql, level, max_defect_rate, confidence); empty: no sample required
+    require_sample: dict[str, Any] = field(default_factory=dict)
     severity: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # the file it came from, for reports
 
@@ -71,6 +75,8 @@ class Policy:
             },
             "severity": dict(sorted(self.severity.items())),
         }
+        if self.require_sample:
+            d["require_sample"] = dict(sorted(self.require_sample.items()))
         if d["current_guideline"] is None:
             del d["current_guideline"]
         return d
@@ -169,6 +175,10 @@ def parse_policy(data: dict, *, file: str | Path | None = None, prefix: str = ""
         kw["guideline_grace_days"] = data["guideline_grace_days"]
     if "disjoint_splits" in data:
         kw["disjoint_splits"] = tuple(str(x) for x in data["disjoint_splits"])
+    if "require_sample" in data:
+        kw["require_sample"] = {
+            k: float(v) if k != "level" else v for k, v in data["require_sample"].items()
+        }
     geometry = data.get("geometry", {})
     for k in ("outside_tolerance_px", "duplicate_iou"):
         if k in geometry:

@@ -76,6 +76,9 @@ class AuditResult:
     # labels per class, split, annotator and source (dimension, key, labels, share): the
     # bias examination stored with each version (report and DVC metrics)
     distributions: list[dict] = field(default_factory=list)
+    # recorded audit samples of these labels (every sampled label unchanged): plan,
+    # outcome and the Clopper-Pearson upper bound on the defect rate
+    samples: list[dict] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -162,6 +165,7 @@ class AuditResult:
                 "rejection_by_annotator": self.rejection_by_annotator,
                 "labels_by_guideline": self.labels_by_guideline,
                 "distributions": self.distributions,
+                "samples": self.samples,
             },
         }
 
@@ -214,6 +218,7 @@ def audit_snapshot(snap: Snapshot, policy: Policy, *, examples: int = 10,
         current_guideline=current,
         counts=counts,
         distributions=_rows(con, distributions_sql()),
+        samples=_samples(con),
     )
 
 
@@ -265,6 +270,27 @@ FROM (
 {union}
 )
 ORDER BY dimension, labels DESC, key"""
+
+
+def _samples(con) -> list[dict]:
+    """Recorded samples of these labels, each with its decision and the one-sided
+    Clopper-Pearson upper bound on the defect rate (at the plan's confidence, else 95 %)."""
+    from lineage.audit.acceptance import clopper_pearson_upper
+
+    out = []
+    for r in _rows(con, checks.sample_outcomes_sql()):
+        if not r["applies"]:
+            continue
+        confidence = r["confidence"] or 0.95
+        bound = (
+            clopper_pearson_upper(r["defects"], r["inspected"], confidence)
+            if r["inspected"]
+            else None
+        )
+        decision = "pending" if r["inspected"] < r["n"] else "accept" if r["accepted"] else "reject"
+        out.append({**r, "decision": decision, "bound_confidence": confidence,
+                    "defect_rate_upper": bound})  # fmt: skip
+    return out
 
 
 def _nested(rows: list[dict], value: str) -> dict[str, dict[str, float]]:

@@ -48,9 +48,28 @@ def _header(result: AuditResult) -> list[tuple[str, str]]:
         ("Policy SHA-256", policy.sha256),
         ("Policy weakens", "; ".join(weakened(policy)) or "nothing (every check at its default)"),
         ("Current guideline", result.current_guideline or "(none recorded)"),
+        *(("Audit sample", _sample_line(x)) for x in result.samples),
         ("Generated", result.generated_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
         ("Tool", f"lineage {result.tool_version}"),
     ]
+
+
+def _sample_line(x: dict) -> str:
+    """One recorded sample of these labels: plan, outcome, bound."""
+    if x["max_defect_rate"] is not None:
+        plan = f"zero acceptance, defect rate < {x['max_defect_rate']:g}"
+    else:
+        plan = f"ISO 2859-1 level {x['level']}, AQL {x['aql']:g}"
+    bound = x["defect_rate_upper"]
+    shown = (
+        f"; defect rate <= {100 * bound:.2f} % at {x['bound_confidence']:g} confidence"
+        if bound is not None
+        else ""
+    )
+    return (
+        f"{x['sample_id']}: {plan}, n={x['n']} of {x['lot_size']}, Ac={x['ac']}; "
+        f"{x['inspected']} inspected, {x['defects']} defect(s): {x['decision']}{shown}"
+    )
 
 
 def _coverage_line(result: AuditResult) -> str:
