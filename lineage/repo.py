@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from lineage.query.diff import Diff
     from lineage.query.result import Rows
     from lineage.query.snapshot import Pair, Snapshot
+    from lineage.show.evidence import EvidencePack
     from lineage.versioning.commit import CommitResult
     from lineage.versioning.proofs import ConsistencyProof, InclusionProof
     from lineage.versioning.repair import RepairResult
@@ -331,6 +332,43 @@ class Repo:
             if snap.commit is not None and policy.severity.get("integrity", "error") != "off":
                 verified = self.verify(snap.rev if snap.rev is not None else snap.commit)
             return audit_snapshot(snap, policy, examples=examples, verified=verified)
+
+    def evidence(
+        self,
+        out: str | Path,
+        rev: str | None = None,
+        *,
+        policy: Policy | str | Path | None = None,
+        examples: int = 10,
+        pseudonymize_key: bytes | None = None,
+    ) -> tuple[AuditResult, EvidencePack]:
+        """Audit a committed version (default HEAD) and write its evidence pack to ``out``:
+        reports, resolved policy, verify result with proofs, samples, guideline hashes,
+        and a SHA-256 manifest (``sha256sum -c SHA256SUMS`` checks it)."""
+        from lineage.audit.policy import Policy, load_policy
+        from lineage.audit.run import audit_snapshot
+        from lineage.show.evidence import write_pack
+
+        if not isinstance(policy, Policy):
+            policy = load_policy(policy, root=self.root)
+        with self.at(rev or "HEAD") as snap:
+            verified = self.verify(snap.commit)
+            verified.rev = snap.rev or "HEAD"
+            result = audit_snapshot(snap, policy, examples=examples, verified=verified)
+            guidelines = snap.arrow(
+                "SELECT version, released_at, doc_name, doc_sha256, classes FROM guidelines "
+                "ORDER BY released_at, version"
+            )
+            samples = snap.arrow(
+                "SELECT sample_id, label_id, revision, stratum, draw_order, plan FROM samples "
+                "ORDER BY sample_id, draw_order"
+            )
+        if pseudonymize_key is not None:
+            result = result.pseudonymized(pseudonymize_key)
+        pack = write_pack(
+            Path(out), result=result, verified=verified, guidelines=guidelines, samples=samples
+        )
+        return result, pack
 
     def sample(
         self,

@@ -54,8 +54,15 @@ from lineage.cli.output import emit_json, format_option, message, render, workin
     default=None,
     help="Also write the figures as a DVC metrics file (JSON of numbers).",
 )
+@click.option(
+    "--evidence",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write the version's evidence pack to this new folder: reports, policy, "
+    "verify result and proofs, samples, guideline hashes, and SHA256SUMS.",
+)
 @click.pass_context  # fmt: skip
-def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics):
+def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics, evidence):
     """Check a revision against the audit policy: traceability, review coverage,
     separation of duties, guideline currency, model labels, rejected labels, limits.
 
@@ -66,16 +73,27 @@ def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics):
     Example:
       lineage audit --rev v2
       lineage audit --policy policy.toml --format html --output audit.html
+      lineage audit --rev v2 --evidence evidence-v2 && (cd evidence-v2 && sha256sum -c SHA256SUMS)
     """
     from lineage.show.report import render_report
 
     repo = open_repo(ctx)
-    with working("auditing"):
-        result = repo.audit(rev, policy=policy_file, examples=examples)
+    key = None
     if pseudonymize:
         from lineage.formats.pseudonym import load_key
 
-        result = result.pseudonymized(load_key())
+        key = load_key()
+    with working("auditing"):
+        if evidence:
+            result, pack = repo.evidence(
+                evidence, rev, policy=policy_file, examples=examples, pseudonymize_key=key
+            )
+        else:
+            result = repo.audit(rev, policy=policy_file, examples=examples)
+            if key is not None:
+                result = result.pseudonymized(key)
+    if evidence:
+        message(f"Wrote the evidence pack ({len(pack.files)} files) to {pack.path}")
     show_notes(repo)
     fmt = fmt or ("text" if sys.stdout.isatty() else "json")
     text = render_report(result, fmt)

@@ -274,3 +274,44 @@ def test_pseudonymized_report_hides_annotators_in_the_distributions(demo):
     assert shown == {pseudonym(n, b"k" * 32) for n in names}
     classes = [r for r in hidden.distributions if r["dimension"] == "class"]
     assert classes == [r for r in result.distributions if r["dimension"] == "class"]
+
+
+def test_evidence_pack_checks_with_sha256sum(demo, tmp_path):
+    """`lineage audit --evidence DIR` writes one version's evidence; coreutils'
+    sha256sum checks it with no lineage installed, and catches a changed file."""
+    pack = tmp_path / "evidence-v2"
+    res = run("-C", str(demo), "audit", "--rev", "v2", "--evidence", str(pack), "--format", "json")
+    assert res.exit_code == 1  # the demo's v2 has error findings: the pack is written anyway
+    report = json.loads(res.stdout)
+    names = {p.name for p in pack.iterdir()}
+    assert names == {"MANIFEST.json", "SHA256SUMS", "audit.json", "audit.html", "policy.json",
+                     "verify.json", "guidelines.json", "samples.json", "samples.csv"}  # fmt: skip
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=pack, capture_output=True,
+                           text=True)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count(": OK") == len(names) - 1
+    manifest = json.loads((pack / "MANIFEST.json").read_text())
+    assert {f["path"] for f in manifest["files"]} == names - {"MANIFEST.json", "SHA256SUMS"}
+    policy = json.loads((pack / "policy.json").read_text())
+    assert policy["sha256"] == report["policy"]["sha256"] == json.loads(
+        (pack / "audit.json").read_text())["policy"]["sha256"]  # fmt: skip
+    repo = Repo.open(demo)
+    verified = json.loads((pack / "verify.json").read_text())
+    assert verified["ok"] and verified["merkle_root"] == repo.verify("v2").root
+    proofs = {p["since"]: p for p in verified["consistency_proofs"]}
+    assert set(proofs) == {"v1", "v1-unreviewed"} and all(p["verified"] for p in proofs.values())
+    docs = {
+        g["version"]: g["doc_sha256"] for g in json.loads((pack / "guidelines.json").read_text())
+    }
+    example = demo / "example-data"
+    import hashlib
+
+    for version in ("v1", "v2"):
+        digest = hashlib.sha256((example / f"guideline-{version}.md").read_bytes()).hexdigest()
+        assert docs[version] == digest
+    (pack / "audit.json").write_text("{}")  # tampered
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=pack, capture_output=True,
+                           text=True)  # fmt: skip
+    assert check.returncode != 0 and "audit.json: FAILED" in check.stdout
+    res = run("-C", str(demo), "audit", "--rev", "v2", "--evidence", str(pack))
+    assert res.exit_code == 2 and "not empty" in res.output
