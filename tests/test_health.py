@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lineage.audit.health import SECTIONS, degenerate_sql, duplicates_sql
+from lineage.errors import InputError
 from lineage.repo import Repo
 from tests.conftest import make_git, write_jsonl
 
@@ -148,3 +149,25 @@ def test_empty_store(repo):
     assert health["classes"].num_rows == 0
     assert health["imbalance"].num_rows == 0
     assert [r["labels"] for r in health["degenerate"].to_pylist()] == [0] * 5
+
+
+def test_images_marked_empty_are_not_unlabelled(repo, tmp_path):
+    """A native asset line with "empty": true says the image was looked at and holds
+    nothing to label: stats counts it apart, and the audit does not list it."""
+    lines = [
+        {"record": "asset", "asset_id": "busy.jpg", "width": 50, "height": 50, "split": "val"},
+        {"record": "asset", "asset_id": "blank.jpg", "width": 50, "height": 50, "split": "val",
+         "empty": True},
+        {"record": "asset", "asset_id": "forgot.jpg", "width": 50, "height": 50, "split": "val"},
+        {"asset_id": "busy.jpg", "class_name": "car", "bbox": [1, 1, 10, 10]},
+    ]  # fmt: skip
+    repo.import_("native", write_jsonl(tmp_path / "l.jsonl", lines))
+    (row,) = repo.stats()["unlabelled_assets"].to_pylist()
+    assert (row["assets"], row["unlabelled"], row["marked_empty"]) == (3, 1, 1)
+    assert row["examples"] == ["forgot.jpg"]
+    result = repo.audit(None)
+    (finding,) = [f for f in result.findings if f.check == "coverage.unlabelled"]
+    assert finding.examples == ["forgot.jpg"]
+    bad = [{"record": "asset", "asset_id": "x.jpg", "empty": "yes"}]
+    with pytest.raises(InputError, match="empty must be true or false"):
+        repo.import_("native", write_jsonl(tmp_path / "bad.jsonl", bad))

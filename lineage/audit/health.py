@@ -250,16 +250,24 @@ FROM d GROUP BY class_name ORDER BY pairs DESC, class_name NULLS LAST"""
 
 
 def unlabelled_assets_sql() -> str:
-    """Registered assets with no current label, per split."""
+    """Registered assets with no current label, per split: those marked empty (looked
+    at, nothing to label) apart from the rest (the audit's coverage.unlabelled)."""
     return f"""
-WITH {_ASSETS}
-SELECT a.split, count(*) AS assets,
-       count(*) FILTER (WHERE l.asset_id IS NULL) AS unlabelled,
-       count(*) FILTER (WHERE l.asset_id IS NULL) / count(*) AS share,
-       coalesce({_examples("a.asset_id", "l.asset_id IS NULL")}, []) AS examples
-FROM all_assets a
-LEFT JOIN (SELECT DISTINCT asset_id FROM labels) l ON l.asset_id = a.asset_id
-GROUP BY a.split ORDER BY a.split NULLS LAST"""
+WITH {_ASSETS},
+a AS (
+    SELECT a.asset_id, a.split, l.asset_id IS NULL AS bare,
+           coalesce(e.empty, false) AS marked_empty
+    FROM all_assets a
+    LEFT JOIN (SELECT DISTINCT asset_id FROM labels) l ON l.asset_id = a.asset_id
+    LEFT JOIN assets e ON e.asset_id = a.asset_id
+)
+SELECT split, count(*) AS assets,
+       count(*) FILTER (WHERE bare AND NOT marked_empty) AS unlabelled,
+       count(*) FILTER (WHERE bare AND NOT marked_empty) / count(*) AS share,
+       count(*) FILTER (WHERE bare AND marked_empty) AS marked_empty,
+       coalesce({_examples("asset_id", "bare AND NOT marked_empty")}, []) AS examples
+FROM a
+GROUP BY split ORDER BY split NULLS LAST"""
 
 
 SECTION_SQL: dict[str, Callable[[], str]] = {
