@@ -349,6 +349,11 @@ class Repo:
         from lineage.audit.run import audit_snapshot
         from lineage.show.evidence import write_pack
 
+        if not gitrepo.has_commits(self.git):
+            raise InputError(
+                "nothing is committed yet: an evidence pack is of a committed version",
+                hint='lineage commit -m "..." --tag v1, then audit that version',
+            )
         if not isinstance(policy, Policy):
             policy = load_policy(policy, root=self.root)
         with self.at(rev or "HEAD") as snap:

@@ -315,3 +315,8 @@ def test_evidence_pack_checks_with_sha256sum(demo, tmp_path):
     assert check.returncode != 0 and "audit.json: FAILED" in check.stdout
     res = run("-C", str(demo), "audit", "--rev", "v2", "--evidence", str(pack))
     assert res.exit_code == 2 and "not empty" in res.output
+    make_git(tmp_path / "fresh")
+    Repo.init(tmp_path / "fresh")
+    res = run("-C", str(tmp_path / "fresh"), "audit", "--evidence", str(tmp_path / "ev"))
+    assert res.exit_code == 2 and "nothing is committed yet" in res.output
+    assert not (tmp_path / "ev").exists()
