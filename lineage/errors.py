@@ -75,3 +75,40 @@ class IntegrityError(LineageError):
 
 class LockError(LineageError):
     """Another lineage process holds the repository's write lock."""
+
+
+class RemoteError(LineageError):
+    """The DVC remote could not be used (exit 3); the subclasses say why, each with an
+    exit code of its own so a CI job can tell a network blip from a setup mistake."""
+
+    exit_code = 3
+
+
+class RemoteUnreachable(RemoteError):
+    """No answer from the remote's endpoint within the timeouts and retries."""
+
+    exit_code = 4
+
+
+class RemoteCredentials(RemoteError):
+    """No credentials, or ones the remote refuses as invalid."""
+
+    exit_code = 5
+
+
+class RemoteBucketMissing(RemoteError):
+    """The bucket (or container) the remote's URL names does not exist."""
+
+    exit_code = 6
+
+
+class RemoteAccessDenied(RemoteError):
+    """The credentials are valid but may not read or write there."""
+
+    exit_code = 7
+
+
+class RemotePluginMissing(RemoteError):
+    """The remote's storage needs a DVC plugin that is not installed (e.g. dvc-gs)."""
+
+    exit_code = 8

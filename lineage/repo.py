@@ -943,14 +943,50 @@ class Repo:
 
     # ------------------------------------------------------------------ remotes
 
-    def remote_add(self, name: str, url: str, default: bool = True) -> None:
-        """Add a DVC remote to .dvc/config (staged for git: commit it to share it)."""
-        dvcstore.remote_add(self.root, name, url, default)
+    def remote_add(
+        self,
+        name: str,
+        url: str,
+        default: bool = True,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        commit: bool = False,
+    ) -> None:
+        """Add a DVC remote to .dvc/config: a folder, or object storage (s3://bucket/prefix,
+        with ``endpoint_url`` for an S3-compatible server, and ``region``). Object storage
+        gets bounded timeouts. Credentials are never written: they come from the usual
+        environment or profile chain. Staged for git, or committed with ``commit``."""
+        options: dict[str, str] = {}
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if (endpoint_url or region) and scheme != "s3":
+            raise InputError(
+                "--endpoint-url and --region are for s3:// remotes", field="endpoint_url"
+            )
+        if scheme in ("s3", "gs", "azure"):
+            from lineage.versioning.remote_errors import CONNECT_TIMEOUT, READ_TIMEOUT
+
+            if scheme == "s3":
+                options.update(connect_timeout=str(CONNECT_TIMEOUT), read_timeout=str(READ_TIMEOUT))
+        if endpoint_url:
+            if not endpoint_url.startswith(("http://", "https://")):
+                raise InputError(
+                    f"endpoint URL '{endpoint_url}' must start with http:// or https://",
+                    field="endpoint_url",
+                )
+            options["endpointurl"] = endpoint_url
+        if region:
+            options["region"] = region
+        dvcstore.remote_add(self.root, name, url, default, options)
         self.git.index.add([".dvc/config"])
-        self.notes.append(
-            "wrote and staged .dvc/config; commit it to share the remote: "
-            f'git commit -m "Add remote {name}" .dvc/config'
-        )
+        if commit:
+            self.git.index.commit(f"Add remote {name}")
+            self.notes.append(f"committed .dvc/config with remote '{name}'")
+        else:
+            self.notes.append(
+                "wrote and staged .dvc/config; commit it to share the remote: "
+                f'git commit -m "Add remote {name}" .dvc/config'
+            )
 
     def remotes(self) -> list[tuple[str, str, bool]]:
         return dvcstore.remotes(self.root)

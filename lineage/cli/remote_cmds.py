@@ -18,16 +18,34 @@ def remote():
 @click.argument("name")
 @click.argument("url")
 @click.option("--no-default", is_flag=True, help="Do not make it the default remote.")
+@click.option(
+    "--endpoint-url",
+    default=None,
+    help="S3-compatible server (MinIO, SeaweedFS, Ceph...), e.g. http://127.0.0.1:9000.",
+)
+@click.option("--region", default=None, help="The bucket's region (s3://).")
+@click.option("--commit", is_flag=True, help="Commit .dvc/config (default: stage it).")
 @click.pass_context
-def remote_add(ctx, name, url, no_default):
-    """Add a DVC remote (a folder, s3://, gs://, ssh://...).
+def remote_add(ctx, name, url, no_default, endpoint_url, region, commit):
+    """Add a DVC remote: a folder, or object storage (s3://bucket/prefix; gs:// and
+    azure:// with their DVC plugins). Credentials come from the environment or your
+    profile (AWS_ACCESS_KEY_ID / AWS_PROFILE ...) and are never written to the config.
 
     \b
     Example:
       lineage remote add local /mnt/backup/lineage-remote
+      lineage remote add store s3://labels/team-a --region eu-west-1 --commit
+      lineage remote add minio s3://labels/team-a --endpoint-url http://127.0.0.1:9000
     """
     repo = open_repo(ctx)
-    repo.remote_add(name, url, default=not no_default)
+    repo.remote_add(
+        name,
+        url,
+        default=not no_default,
+        endpoint_url=endpoint_url,
+        region=region,
+        commit=commit,
+    )
     message(f"Remote '{name}' -> {url}")
     show_notes(repo)
 

@@ -14,11 +14,12 @@ import io
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
 
-from lineage.errors import IntegrityError, RepoError, RevisionError
+from lineage.errors import IntegrityError, LineageError, RemoteError, RepoError, RevisionError
 from lineage.store.files import within
 from lineage.versioning import gitrepo
 
@@ -106,21 +107,22 @@ def fetch_objects(root: Path, md5s: list[str], remote: str | None = None) -> int
 
     Object-level on purpose: DVC's revision-level fetch needs the target to resolve in
     the old revision's tree, and fails quietly when it does not."""
-    from dvc.exceptions import DvcException
     from dvc_data.hashfile.hash_info import HashInfo
 
     if not md5s:
         return 0
-    with quiet(), inside(root):
+
+    def fallback(exc: Exception) -> LineageError:
+        return RevisionError(
+            f"cannot fetch from the DVC remote: {exc}",
+            hint="check `lineage remote list` and that the remote is reachable",
+        )
+
+    with _remote(root, remote, "fetch", fallback), quiet(), inside(root):
         dvc = open_dvc(root)
         try:
             result = dvc.cloud.pull([HashInfo("md5", m) for m in md5s], remote=remote)
             return len(result.transferred)
-        except DvcException as exc:
-            raise RevisionError(
-                f"cannot fetch from the DVC remote: {exc}",
-                hint="check `lineage remote list` and that the remote is reachable",
-            ) from exc
         finally:
             dvc.close()
 
@@ -128,47 +130,86 @@ def fetch_objects(root: Path, md5s: list[str], remote: str | None = None) -> int
 def push(root: Path, remote: str | None = None, dir_md5s: list[str] | None = None) -> int:
     """Push every version's files, and every version's directory manifest (DVC's own
     push sends only the manifests of some revisions)."""
-    from dvc.exceptions import DvcException
     from dvc_data.hashfile.hash_info import HashInfo
 
-    with quiet(), inside(root):
-        dvc = open_dvc(root)
-        try:
-            n = int(dvc.push(remote=remote, all_tags=True, all_branches=True) or 0)
-            if dir_md5s:
-                n += len(
-                    dvc.cloud.push(
-                        [HashInfo("md5", m) for m in dir_md5s], remote=remote
-                    ).transferred
-                )
-            return n
-        except DvcException as exc:
-            raise RepoError(f"push failed: {exc}") from exc
-        finally:
-            dvc.close()
+    with _remote(root, remote, "push", lambda e: RepoError(f"push failed: {e}")):
+        with quiet(), inside(root):
+            dvc = open_dvc(root)
+            try:
+                n = int(dvc.push(remote=remote, all_tags=True, all_branches=True) or 0)
+                if dir_md5s:
+                    n += len(
+                        dvc.cloud.push(
+                            [HashInfo("md5", m) for m in dir_md5s], remote=remote
+                        ).transferred
+                    )
+                return n
+            finally:
+                dvc.close()
 
 
 def pull(root: Path, remote: str | None = None) -> int:
+    with _remote(root, remote, "pull", lambda e: RepoError(f"pull failed: {e}")):
+        with quiet(), inside(root):
+            dvc = open_dvc(root)
+            try:
+                fetched = dvc.fetch(remote=remote, all_tags=True, all_branches=True) or 0
+                dvc.checkout(force=True)
+                return int(fetched)
+            finally:
+                dvc.close()
+
+
+@contextlib.contextmanager
+def _remote(
+    root: Path, remote: str | None, action: str, fallback: Callable[[Exception], LineageError]
+) -> Iterator[None]:
+    """Bounded retries while talking to the remote, and its failures as one-line
+    errors (``remote_errors``); a DVC error that is not about the storage keeps
+    ``fallback``'s wording."""
     from dvc.exceptions import DvcException
 
-    with quiet(), inside(root):
-        dvc = open_dvc(root)
-        try:
-            fetched = dvc.fetch(remote=remote, all_tags=True, all_branches=True) or 0
-            dvc.checkout(force=True)
-            return int(fetched)
-        except DvcException as exc:
-            raise RepoError(f"pull failed: {exc}") from exc
-        finally:
-            dvc.close()
+    from lineage.versioning.remote_errors import MAX_ATTEMPTS, translate
+
+    unset = "AWS_MAX_ATTEMPTS" not in os.environ
+    if unset:
+        os.environ["AWS_MAX_ATTEMPTS"] = str(MAX_ATTEMPTS)
+    try:
+        yield
+    except LineageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - storage libraries raise anything
+        name, url = _remote_of(root, remote)
+        err = translate(exc, name, url, action)
+        if type(err) is RemoteError and isinstance(exc, DvcException):
+            raise fallback(exc) from exc
+        raise err from exc
+    finally:
+        if unset:
+            os.environ.pop("AWS_MAX_ATTEMPTS", None)
 
 
-def remote_add(root: Path, name: str, url: str, default: bool = True) -> None:
+def _remote_of(root: Path, remote: str | None) -> tuple[str, str]:
+    """(name, url) of ``remote`` or of the default remote."""
+    try:
+        known = remotes(root)
+    except LineageError:
+        known = []
+    for name, url, default in known:
+        if name == remote or (remote is None and default):
+            return name, url
+    return remote or "(default)", "?"
+
+
+def remote_add(
+    root: Path, name: str, url: str, default: bool = True, options: dict[str, str] | None = None
+) -> None:
+    """Write remote ``name`` (its URL and ``options``, e.g. endpointurl) to .dvc/config."""
     with quiet():
         dvc = open_dvc(root)
         try:
             with dvc.config.edit() as conf:
-                conf["remote"][name] = {"url": url}
+                conf["remote"][name] = {"url": url, **(options or {})}
                 if default:
                     conf["core"]["remote"] = name
         finally:

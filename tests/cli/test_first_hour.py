@@ -320,3 +320,62 @@ def test_evidence_pack_checks_with_sha256sum(demo, tmp_path):
     res = run("-C", str(tmp_path / "fresh"), "audit", "--evidence", str(tmp_path / "ev"))
     assert res.exit_code == 2 and "nothing is committed yet" in res.output
     assert not (tmp_path / "ev").exists()
+
+
+def test_remote_add_checks_its_options_and_writes_no_secret(tmp_path):
+    make_git(tmp_path / "r")
+    Repo.init(tmp_path / "r")
+    root = str(tmp_path / "r")
+    res = run("-C", root, "remote", "add", "x", str(tmp_path / "folder"),
+              "--endpoint-url", "http://127.0.0.1:9000")  # fmt: skip
+    assert res.exit_code == 2 and "for s3:// remotes" in res.output
+    res = run("-C", root, "remote", "add", "x", "s3://b/p", "--endpoint-url", "127.0.0.1:9000")
+    assert res.exit_code == 2 and "must start with http" in res.output
+    res = run("-C", root, "remote", "add", "x", "s3://b/p", "--region", "eu-west-1", "--commit")
+    assert res.exit_code == 0, res.output
+    config = (tmp_path / "r" / ".dvc" / "config").read_text()
+    assert "region = eu-west-1" in config and "read_timeout = 60" in config
+    assert "secret" not in config and "access_key" not in config
+
+
+def test_remote_errors_name_the_case_from_the_exception_chain():
+    """The storage libraries' exceptions, as they arrive wrapped, map to one case each
+    (the slow suite checks them against a real S3 server)."""
+    from lineage.errors import (
+        RemoteAccessDenied,
+        RemoteBucketMissing,
+        RemoteCredentials,
+        RemoteError,
+        RemotePluginMissing,
+        RemoteUnreachable,
+    )
+    from lineage.versioning.remote_errors import translate
+
+    def wrapped(inner: BaseException) -> BaseException:
+        try:
+            try:
+                raise inner
+            except BaseException as exc:
+                raise RuntimeError("push failed") from exc
+        except RuntimeError as outer:
+            return outer
+
+    class EndpointConnectionError(Exception):
+        pass
+
+    class NoCredentialsError(Exception):
+        pass
+
+    cases = [
+        (wrapped(EndpointConnectionError("Could not connect")), RemoteUnreachable, 4),
+        (wrapped(NoCredentialsError("Unable to locate credentials")), RemoteCredentials, 5),
+        (wrapped(FileNotFoundError("The specified bucket does not exist")), RemoteBucketMissing, 6),
+        (wrapped(PermissionError("Access Denied")), RemoteAccessDenied, 7),
+        (RuntimeError("gs is supported, but requires 'dvc-gs' to be installed"),
+         RemotePluginMissing, 8),
+        (wrapped(ValueError("something else")), RemoteError, 3),
+    ]  # fmt: skip
+    for exc, kind, code in cases:
+        err = translate(exc, "store", "s3://b/p", "push")
+        assert type(err) is kind and err.exit_code == code
+        assert "remote 'store' (s3://b/p)" in err.message
