@@ -49,10 +49,21 @@ def _free_port() -> int:
 
 class Server:
     def __init__(self, data: Path):
-        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        self.data = data
         self.port = _free_port()
-        ports = [_free_port() for _ in range(3)]
-        self.log = open(data.parent / "weed.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.ports = [_free_port() for _ in range(3)]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.fs = pafs.S3FileSystem(
+            endpoint_override=f"127.0.0.1:{self.port}", scheme="http",
+            access_key="lineage-test", secret_key="lineage-test", region="us-east-1",
+            allow_bucket_creation=True,
+        )  # fmt: skip
+        self.start()
+
+    def start(self) -> None:
+        """Start (or restart, on the same ports and data) and wait until it serves."""
+        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        self.log = open(self.data.parent / "weed.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 weed,
@@ -60,23 +71,17 @@ class Server:
                 "-ip=127.0.0.1",
                 "-ip.bind=127.0.0.1",
                 "-master.telemetry=false",
-                f"-dir={data}",
+                f"-dir={self.data}",
                 "-s3",
                 f"-s3.port={self.port}",
-                f"-master.port={ports[0]}",
-                f"-volume.port={ports[1]}",
-                f"-filer.port={ports[2]}",
+                f"-master.port={self.ports[0]}",
+                f"-volume.port={self.ports[1]}",
+                f"-filer.port={self.ports[2]}",
             ],  # fmt: skip
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.fs = pafs.S3FileSystem(
-            endpoint_override=f"127.0.0.1:{self.port}", scheme="http",
-            access_key="lineage-test", secret_key="lineage-test", region="us-east-1",
-            allow_bucket_creation=True,
-        )  # fmt: skip
         deadline = time.monotonic() + 60
         while True:  # ready when a bucket can be made
             try:
@@ -235,3 +240,39 @@ def test_remote_failures_are_one_line_with_their_own_exit_code(
     assert "Traceback" not in res.output and words in res.output
     assert "remote 'broken'" in res.output
     assert took < 30  # bounded: timeouts and a capped number of attempts
+
+
+def test_a_push_while_the_server_is_down_fails_cleanly_and_a_retry_succeeds(
+    pushed, server, tmp_path
+):
+    repo = tmp_path / "repo"
+    shutil.copytree(pushed, repo, symlinks=True)
+    with _env(CREDENTIALS):
+        assert run(repo, "remote", "add", "later", f"s3://{BUCKET}/later",
+                   "--endpoint-url", server.endpoint, "--commit").exit_code == 0  # fmt: skip
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                              text=True, check=True).stdout  # fmt: skip
+        before = subprocess.run(["git", "status", "--porcelain"], cwd=repo,
+                                capture_output=True, text=True, check=True).stdout  # fmt: skip
+        server.stop()
+        try:
+            res = run(repo, "push", "-r", "later")
+            assert res.exit_code == 4 and "is unreachable" in res.output
+            assert "Traceback" not in res.output
+        finally:
+            server.start()
+        # nothing was recorded locally: same commit, same tree, the store verifies
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                                text=True, check=True).stdout  # fmt: skip
+        assert status == before
+        assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                              text=True, check=True).stdout == head  # fmt: skip
+        assert run(repo, "verify").exit_code == 0
+        res = run(repo, "push", "-r", "later")  # the retry
+        assert res.exit_code == 0, res.output
+        clone = _clone(repo, tmp_path / "clone")
+        subprocess.run([sys.executable, "-m", "dvc", "remote", "default", "later"], cwd=clone,
+                       check=True, env={**os.environ, "DVC_NO_ANALYTICS": "1"})  # fmt: skip
+        res = run(clone, "query", "--rev", "v2", "select count(*) as n from labels",
+                  "--format", "json")  # fmt: skip
+        assert res.exit_code == 0 and json.loads(res.stdout) == [{"n": 41}]
