@@ -453,7 +453,6 @@ def test_diff_applied_to_older_gives_newer(start, versions):
         for i, a in enumerate(revs):
             for b in revs[i + 1 :]:
                 with repo.pair(a, b) as pair:  # one connection, both plans
-                    d.register(pair.con)
                     fast, full = (
                         pair.con.sql(d.diff_sql(pair, fast=f)).to_arrow_table().to_pylist()
                         for f in (True, False)

@@ -20,7 +20,7 @@ which kind):
   at the image size, keypoints by OKS) is >= ``iou_threshold`` (a small adjustment),
   ``moved`` when it is below. ``iou`` is given for both. A label moved to another asset
   is ``moved`` with IoU 0. IoU is computed for the changed pairs only, by the
-  ``lineage_iou`` function this module registers on the connection.
+  ``lineage_iou`` function every opened revision has (``lineage.query.iou``).
 * A label whose content and review rows are equal in both states is not a change,
   even when its revision number differs (deleted and restored in between).
 * The diff B -> A is the mirror of A -> B: ``added`` <-> ``removed``, ``before`` <->
@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from lineage.changes import COLUMNS, GEOMETRY_COLUMNS, Change
-from lineage.query.iou import IOU_FUNCTION, register
+from lineage.query.iou import IOU_FUNCTION
 from lineage.store.content import CONTENT
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def diff_sql(
     plan_: Plan | None = None,
 ) -> str:
     """The SQL of the diff between the two revisions a pair snapshot holds (schemas
-    ``a`` and ``b``, see ``Repo.pair``); it needs ``register`` on that connection.
+    ``a`` and ``b``, see ``Repo.pair``; every opened revision has ``lineage_iou``).
     ``plan_``: the plan already made for this pair (else made here)."""
     how = plan_ or plan(pair.base, pair.files, fast)
     if how.fast:
@@ -363,7 +363,6 @@ def open_diff(
     fast: bool | None = None,
 ) -> Diff:
     """The diff of an open pair (A -> B); closing the Diff closes the pair."""
-    register(pair.con)
     how = plan(pair.base, pair.files, fast)
     sql = diff_sql(
         pair, iou_threshold=iou_threshold, classes=classes, annotators=annotators, plan_=how
@@ -374,7 +373,6 @@ def open_diff(
 def create_view(pair, name: str = "diff", **options) -> None:
     """Add the diff as a view (``diff`` by default) to a pair snapshot, so user SQL
     (``pair.sql("select kinds, count(*) from diff group by all")``) can query it."""
-    register(pair.con)
     pair.con.execute(f"CREATE VIEW main.{name} AS {diff_sql(pair, **options)}")
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from lineage.errors import InputError
-from lineage.query.diff import IOU_FUNCTION, geometry_sql, lit, register
+from lineage.query.diff import IOU_FUNCTION, geometry_sql, lit
 
 if TYPE_CHECKING:
     from lineage.query.snapshot import Snapshot
@@ -219,8 +219,7 @@ def _where(snap) -> str:
 
 def find_label(snap: Snapshot, label_id: str | None, external_id: str | None = None) -> str:
     """The label ``history`` shows (by id, or by the id its tool gave it) in an open
-    revision; registers ``lineage_iou``, which the history SQL needs."""
-    register(snap.con)
+    revision."""
     return resolve_label(snap.con, label_id, external_id, _where(snap))
 
 

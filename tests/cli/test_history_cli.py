@@ -8,7 +8,6 @@ import io
 import json
 
 from lineage.cli.output import jsonable
-from lineage.query import diff as d
 from tests.test_diff import EXPECTED, scenario
 from tests.test_history import H1, story
 
@@ -69,7 +68,6 @@ def test_diff_sql_runs_on_a_pair(cli):
     assert res.exit_code == 0
     assert res.stdout.startswith("WITH") and "lineage_iou(" in res.stdout
     with s.repo.pair("v1", "v2") as pair:
-        d.register(pair.con)
         printed = pair.con.sql(res.stdout).to_arrow_table().to_pylist()
     with s.repo.diff("v1", "v2") as res_api:
         assert printed == res_api.relation.to_arrow_table().to_pylist()
