@@ -11,7 +11,6 @@ with no tool but coreutils.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import pyarrow.csv as pacsv
 
 from lineage.errors import InputError
 from lineage.show.report import to_html, to_json
+from lineage.store.files import sha256
 
 if TYPE_CHECKING:
     from lineage.audit.run import AuditResult
@@ -103,7 +103,7 @@ def _write_files(
     for name, text in texts.items():
         (folder / name).write_text(text, encoding="utf-8")
     pacsv.write_csv(samples, folder / "samples.csv")  # every sampled label, as drawn
-    files = {p.name: _sha256(p) for p in sorted(folder.iterdir())}
+    files = {p.name: sha256(p) for p in sorted(folder.iterdir())}
     manifest = {
         "rev": result.rev,
         "commit": result.commit,
@@ -116,7 +116,7 @@ def _write_files(
         ],
     }
     (folder / MANIFEST).write_text(_json(manifest), encoding="utf-8")
-    files[MANIFEST] = _sha256(folder / MANIFEST)
+    files[MANIFEST] = sha256(folder / MANIFEST)
     sums = "".join(f"{digest}  {name}\n" for name, digest in sorted(files.items()))
     (folder / SUMS).write_text(sums, encoding="utf-8")
     return files
@@ -124,7 +124,3 @@ def _write_files(
 
 def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
