@@ -361,22 +361,24 @@ WHERE NOT EXISTS (SELECT 1 FROM o WHERE applies AND accepted AND {plan})"""
 # ---------------------------------------------------------------- geometry
 
 
-def degenerate_sql(policy: Policy) -> str:
-    """Shapes with zero area (a box, polygon or mask with no width or height)."""
+def _geometry_problems(policy: Policy, problems: tuple[str, ...]) -> str:
+    """Labels with one of the stats section's geometry ``problems`` (one SQL for both)."""
+    listed = ", ".join(quote(p) for p in problems)
     return f"""
 SELECT label_id, asset_id, problem
 FROM ({health.degenerate_sql(policy.outside_tolerance_px).strip()})
-WHERE problem = 'zero_area'
+WHERE problem IN ({listed})
 ORDER BY label_id"""
+
+
+def degenerate_sql(policy: Policy) -> str:
+    """Shapes with zero area (a box, polygon or mask with no width or height)."""
+    return _geometry_problems(policy, ("zero_area",))
 
 
 def outside_sql(policy: Policy) -> str:
     """Shapes reaching past their image's edge by more than the policy's tolerance."""
-    return f"""
-SELECT label_id, asset_id, problem
-FROM ({health.degenerate_sql(policy.outside_tolerance_px).strip()})
-WHERE problem IN ('partly_outside_image', 'fully_outside_image')
-ORDER BY label_id"""
+    return _geometry_problems(policy, ("partly_outside_image", "fully_outside_image"))
 
 
 def duplicate_sql(policy: Policy) -> str:

@@ -257,18 +257,25 @@ DIMENSIONS = {
 
 def distributions_sql() -> str:
     """Labels per class, split, annotator and source (human / model / assisted), with
-    each key's share of the labels: what a reviewer compares across versions for bias."""
-    parts = [
-        f"SELECT '{dim}' AS dimension, coalesce({expr}, '(none)') AS key, count(*) AS labels"
-        f"\nFROM labels l LEFT JOIN assets a ON a.asset_id = l.asset_id GROUP BY 1, 2"
-        for dim, expr in DIMENSIONS.items()
-    ]
-    union = "\nUNION ALL\n".join(parts)
+    each key's share of the labels: what a reviewer compares across versions for bias.
+    One scan: a grouping set per dimension."""
+    cols = ",\n       ".join(
+        f"coalesce({expr}, '(none)') AS {dim}" for dim, expr in DIMENSIONS.items()
+    )
+    which = " ".join(f"WHEN {dim} IS NOT NULL THEN '{dim}'" for dim in DIMENSIONS)
+    sets = ", ".join(f"({dim})" for dim in DIMENSIONS)
     return f"""
-SELECT dimension, key, labels, labels / sum(labels) OVER (PARTITION BY dimension) AS share
-FROM (
-{union}
+WITH t AS (
+SELECT {cols}
+FROM labels l LEFT JOIN assets a ON a.asset_id = l.asset_id
+),
+g AS (
+SELECT CASE {which} END AS dimension, coalesce({", ".join(DIMENSIONS)}) AS key,
+       count(*) AS labels
+FROM t GROUP BY GROUPING SETS ({sets})
 )
+SELECT dimension, key, labels, labels / sum(labels) OVER (PARTITION BY dimension) AS share
+FROM g
 ORDER BY dimension, labels DESC, key"""
 
 
@@ -276,12 +283,13 @@ def _samples(con) -> list[dict]:
     """Recorded samples of these labels, each with its decision and the one-sided
     Clopper-Pearson upper bound on the defect rate (at the plan's confidence, else 95 %)."""
     from lineage.audit.acceptance import clopper_pearson_upper
+    from lineage.audit.samples import DEFAULT_CONFIDENCE
 
     out = []
     for r in _rows(con, checks.sample_outcomes_sql()):
         if not r["applies"]:
             continue
-        confidence = r["confidence"] or 0.95
+        confidence = r["confidence"] or DEFAULT_CONFIDENCE
         bound = (
             clopper_pearson_upper(r["defects"], r["inspected"], confidence)
             if r["inspected"]
