@@ -41,12 +41,9 @@ metrics:
 
 def _commit_with_metrics(repo: Repo, message: str, tag: str) -> None:
     """Audit what is about to be committed, and commit its metrics with the version."""
-    import json
+    from lineage.show.report import write_metrics
 
-    path = repo.root / METRICS
-    path.parent.mkdir(exist_ok=True)
-    metrics = repo.audit(None).metrics()
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_metrics(repo.audit(None), repo.root / METRICS)
     repo.git.index.add([METRICS])
     repo.commit(message, tag=tag)
 

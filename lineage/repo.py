@@ -220,13 +220,10 @@ class Repo:
         from lineage.query.result import Rows
 
         snap: Snapshot = self.pair(*diff) if diff else self.at(rev)
-        try:
+        with _closed_on_error(snap):
             if diff:
                 create_view(snap)
             return Rows(snap, sql, relation=snap.sql(sql, timeout=timeout))
-        except BaseException:
-            snap.close()
-            raise
 
     def guidelines(self, rev: str | None = None) -> Rows:
         """The guideline versions of a revision, oldest release first."""
@@ -256,7 +253,7 @@ class Repo:
         from lineage.query.diff import open_diff
 
         pair = self.pair(a, b)
-        try:
+        with _closed_on_error(pair):
             return open_diff(
                 pair,
                 iou_threshold=iou_threshold,
@@ -264,9 +261,6 @@ class Repo:
                 annotators=annotators,
                 fast=fast,
             )
-        except BaseException:
-            pair.close()
-            raise
 
     def history(
         self,
@@ -286,7 +280,7 @@ class Repo:
         if form not in forms:
             raise InputError(f"form must be one of {', '.join(forms)}, not '{form}'", field="form")
         snap = self.at(rev)
-        try:
+        with _closed_on_error(snap):
             label_id = history.find_label(snap, label_id, external_id)
             sql = (
                 history.history_sql(label_id)
@@ -294,9 +288,6 @@ class Repo:
                 else history.history_rows_sql(label_id, compact=form == "compact")
             )
             return Rows(snap, sql, title=f"history of {label_id}")
-        except BaseException:
-            snap.close()
-            raise
 
     def blame(self, asset_id: str, rev: str | None = None, *, compact: bool = False) -> Rows:
         """Each current label on an asset and who made its current revision, in which
@@ -305,13 +296,10 @@ class Repo:
         from lineage.query.result import Rows
 
         snap = self.at(rev)
-        try:
+        with _closed_on_error(snap):
             history.check_asset(snap, asset_id)
             sql = history.blame_table_sql(asset_id) if compact else history.blame_sql(asset_id)
             return Rows(snap, sql, title=f"blame of {asset_id}")
-        except BaseException:
-            snap.close()
-            raise
 
     def audit(
         self,
@@ -322,16 +310,20 @@ class Repo:
     ) -> AuditResult:
         """Check a revision against the audit policy (a Policy, a policy file, or None:
         the ``[policy]`` of lineage.toml, else the defaults); an AuditResult."""
-        from lineage.audit.policy import Policy, load_policy
         from lineage.audit.run import audit_snapshot
 
-        if not isinstance(policy, Policy):
-            policy = load_policy(policy, root=self.root)
+        policy = self._policy(policy)
         with self.at(rev) as snap:
             verified = None
             if snap.commit is not None and policy.severity.get("integrity", "error") != "off":
                 verified = self.verify(snap.rev if snap.rev is not None else snap.commit)
             return audit_snapshot(snap, policy, examples=examples, verified=verified)
+
+    def _policy(self, policy: Policy | str | Path | None) -> Policy:
+        """A Policy as given, or loaded from a file, or lineage.toml's ``[policy]``."""
+        from lineage.audit.policy import Policy, load_policy
+
+        return policy if isinstance(policy, Policy) else load_policy(policy, root=self.root)
 
     def evidence(
         self,
@@ -345,7 +337,6 @@ class Repo:
         """Audit a committed version (default HEAD) and write its evidence pack to ``out``:
         reports, resolved policy, verify result with proofs, samples, guideline hashes,
         and a SHA-256 manifest (``sha256sum -c SHA256SUMS`` checks it)."""
-        from lineage.audit.policy import Policy, load_policy
         from lineage.audit.run import audit_snapshot
         from lineage.show.evidence import write_pack
 
@@ -354,8 +345,7 @@ class Repo:
                 "nothing is committed yet: an evidence pack is of a committed version",
                 hint='lineage commit -m "..." --tag v1, then audit that version',
             )
-        if not isinstance(policy, Policy):
-            policy = load_policy(policy, root=self.root)
+        policy = self._policy(policy)
         with self.at(rev or "HEAD") as snap:
             verified = self.verify(snap.commit)
             verified.rev = snap.rev or "HEAD"
@@ -963,11 +953,10 @@ class Repo:
             raise InputError(
                 "--endpoint-url and --region are for s3:// remotes", field="endpoint_url"
             )
-        if scheme in ("s3", "gs", "azure"):
+        if scheme == "s3":
             from lineage.versioning.remote_errors import CONNECT_TIMEOUT, READ_TIMEOUT
 
-            if scheme == "s3":
-                options.update(connect_timeout=str(CONNECT_TIMEOUT), read_timeout=str(READ_TIMEOUT))
+            options.update(connect_timeout=str(CONNECT_TIMEOUT), read_timeout=str(READ_TIMEOUT))
         if endpoint_url:
             if not endpoint_url.startswith(("http://", "https://")):
                 raise InputError(
@@ -1087,6 +1076,16 @@ def _released_at(value: datetime | str | None) -> datetime | None:
     if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
+
+
+@contextmanager
+def _closed_on_error(snap: Snapshot) -> Iterator[Snapshot]:
+    """Hand ``snap`` on to what a method returns, but close it if building that fails."""
+    try:
+        yield snap
+    except BaseException:
+        snap.close()
+        raise
 
 
 def interrupt_queries() -> None:

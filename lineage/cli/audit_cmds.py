@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -75,7 +74,7 @@ def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics, e
       lineage audit --policy policy.toml --format html --output audit.html
       lineage audit --rev v2 --evidence evidence-v2 && (cd evidence-v2 && sha256sum -c SHA256SUMS)
     """
-    from lineage.show.report import render_report
+    from lineage.show.report import render_report, write_metrics
 
     repo = open_repo(ctx)
     key = None
@@ -103,8 +102,7 @@ def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics, e
     else:
         click.echo(text, nl=False)
     if metrics:
-        Path(metrics).parent.mkdir(parents=True, exist_ok=True)
-        Path(metrics).write_text(json.dumps(result.metrics(), indent=2) + "\n", encoding="utf-8")
+        write_metrics(result, metrics)
     c = result.counts
     message(
         f"Audit {'passed' if result.passed else 'failed'}: {c['error']} error, "

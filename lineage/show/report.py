@@ -14,6 +14,7 @@ import datetime as dt
 import html
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from lineage.audit.checks import weakened
 from lineage.audit.run import AuditResult
@@ -25,6 +26,13 @@ def render_report(result: AuditResult, fmt: str) -> str:
     """The report of ``result`` in ``fmt`` (text, json, markdown or html)."""
     renderers = {"text": to_text, "json": to_json, "markdown": to_markdown, "html": to_html}
     return renderers[fmt](result)
+
+
+def write_metrics(result: AuditResult, path: str | Path) -> None:
+    """The audit's figures as a DVC metrics file (``dvc metrics show`` / ``diff``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.metrics(), indent=2) + "\n", encoding="utf-8")
 
 
 # ---------------------------------------------------------------- shared pieces
