@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from lineage.query.result import Rows
     from lineage.query.snapshot import Pair, Snapshot
     from lineage.show.evidence import EvidencePack
+    from lineage.show.site import Site
     from lineage.versioning.commit import CommitResult
     from lineage.versioning.proofs import ConsistencyProof, InclusionProof
     from lineage.versioning.repair import RepairResult
@@ -364,6 +365,89 @@ class Repo:
             Path(out), result=result, verified=verified, guidelines=guidelines, samples=samples
         )
         return result, pack
+
+    # ------------------------------------------------------------------ review site
+
+    def show_diff(
+        self,
+        a: str | None,
+        b: str | None = None,
+        out: str | Path = "lineage-site",
+        *,
+        images: str | Path | None = None,
+        kinds: Sequence[str] = (),
+        classes: Sequence[str] = (),
+        annotators: Sequence[str] = (),
+        iou_threshold: float = 0.5,
+        progress: Progress | None = None,
+    ) -> Site:
+        """Write the review site of the diff A -> B to ``out``: an index of the changed
+        assets and a page per asset with its labels at A and at B on the image (looked
+        for under ``images``, then the work tree)."""
+        from lineage.show.site import diff_site
+
+        kinds = _kinds(kinds)
+        with self.diff(
+            a, b, iou_threshold=iou_threshold, classes=classes, annotators=annotators
+        ) as result:
+            filters = {"class": list(classes), "annotator": list(annotators)}
+            return diff_site(
+                result,
+                out,
+                image_roots=self._image_roots(images),
+                kinds=kinds,
+                filters=filters,
+                progress=progress,
+            )
+
+    def show(
+        self,
+        out: str | Path = "lineage-site",
+        *,
+        rev: str | None = None,
+        assets: Sequence[str] = (),
+        labels: Sequence[str] = (),
+        external_id: str | None = None,
+        images: str | Path | None = None,
+    ) -> Site:
+        """Write review pages of one revision to ``out``: each asset with its current
+        labels, each label with all its revisions and its history open."""
+        from lineage.query import history
+        from lineage.show.site import revision_site
+
+        with self.at(rev) as snap:
+            for asset_id in assets:
+                history.check_asset(snap, asset_id)
+            found = [history.find_label(snap, lid) for lid in labels]
+            if external_id is not None:
+                found.append(history.find_label(snap, None, external_id))
+            return revision_site(
+                snap,
+                out,
+                image_roots=self._image_roots(images),
+                asset_ids=list(dict.fromkeys(assets)),
+                label_ids=list(dict.fromkeys(found)),
+            )
+
+    def show_findings(
+        self, result: AuditResult, out: str | Path, *, images: str | Path | None = None
+    ) -> Site:
+        """Write the pages an audit report's examples link to (labels and assets)."""
+        labels = [e for f in result.findings if f.subject == "label" for e in f.examples]
+        assets = [e for f in result.findings if f.subject == "asset" for e in f.examples]
+        return self.show(
+            out,
+            rev=result.commit,
+            assets=sorted(set(assets)),
+            labels=sorted(set(labels)),
+            images=images,
+        )
+
+    def _image_roots(self, images: str | Path | None) -> list[Path]:
+        """Where images may be read from: the folder the user named, then the work tree."""
+        if images is not None and not Path(images).is_dir():
+            raise InputError("is not a folder", file=images, hint="--images names the image folder")
+        return [*([Path(images)] if images is not None else []), self.root]
 
     def sample(
         self,
@@ -1056,6 +1140,19 @@ class Repo:
                 ExportOptions(pseudonymize_key=pseudonymize_key, extra=extra or {}),
             ),
         )
+
+
+def _kinds(kinds: Sequence[str]) -> list[str]:
+    """Kinds of change as given, each checked against ``lineage.changes.Change``."""
+    from lineage.changes import Change
+
+    known = [c.value for c in Change]
+    bad = [k for k in kinds if k not in known]
+    if bad:
+        raise InputError(
+            f"unknown kind of change '{bad[0]}'", field="kind", hint="kinds: " + ", ".join(known)
+        )
+    return list(kinds)
 
 
 def _released_at(value: datetime | str | None) -> datetime | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -60,8 +61,23 @@ from lineage.cli.output import emit_json, format_option, message, render, workin
     help="Also write the version's evidence pack to this new folder: reports, policy, "
     "verify result and proofs, samples, guideline hashes, and SHA256SUMS.",
 )
+@click.option(
+    "--site",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write review pages of the findings' example labels and images to this "
+    "folder; the HTML report links each example to its page.",
+)
+@click.option(
+    "--images",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Folder holding the images, for --site (default: the work tree).",
+)
 @click.pass_context  # fmt: skip
-def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics, evidence):
+def audit(
+    ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics, evidence, site, images
+):
     """Check a revision against the audit policy: traceability, review coverage,
     separation of duties, guideline currency, model labels, rejected labels, limits.
 
@@ -73,6 +89,7 @@ def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics, e
       lineage audit --rev v2
       lineage audit --policy policy.toml --format html --output audit.html
       lineage audit --rev v2 --evidence evidence-v2 && (cd evidence-v2 && sha256sum -c SHA256SUMS)
+      lineage audit --rev v2 --format html -o audit.html --site audit-site
     """
     from lineage.show.report import render_report, write_metrics
 
@@ -94,8 +111,17 @@ def audit(ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics, e
     if evidence:
         message(f"Wrote the evidence pack ({len(pack.files)} files) to {pack.path}")
     show_notes(repo)
+    links = None
+    if site:
+        pages = repo.show_findings(result, site, images=images)
+        base = Path(output).parent if output else Path.cwd()
+        links = {
+            ident: Path(os.path.relpath(pages.path / href, base)).as_posix()
+            for ident, href in pages.links.items()
+        }
+        message(f"Wrote {pages.pages} review page(s) of the examples to {pages.path}")
     fmt = fmt or ("text" if sys.stdout.isatty() else "json")
-    text = render_report(result, fmt)
+    text = render_report(result, fmt, links)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         message(f"Wrote the {fmt} report to {output}")

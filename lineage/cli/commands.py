@@ -9,6 +9,7 @@ from lineage.cli import (  # noqa: F401
     query_cmds,
     remote_cmds,
     review_cmds,
+    show_cmds,
     store_cmds,
     verify_cmds,
 )

@@ -45,19 +45,19 @@ ev AS (
            lag(attributes) OVER w AS _prev_attributes,
            lag(asset_id) OVER w AS _prev_asset
     FROM label_events
-    WHERE label_id = {label}
-    WINDOW w AS (ORDER BY revision)
+    WHERE {where}
+    WINDOW w AS (PARTITION BY label_id ORDER BY revision)
 ),
 ver AS ({versions}),
 rv AS (
-    SELECT revision,
+    SELECT label_id, revision,
            list(struct_pack(pass, kind, reviewer_id, verdict, reason, reviewed_at,
                             guideline_version, review_id)
                 ORDER BY pass, reviewed_at, review_id) AS reviews
-    FROM reviews WHERE label_id = {label} GROUP BY revision
+    FROM reviews WHERE {where} GROUP BY label_id, revision
 ),
 attrs AS (
-    SELECT revision,
+    SELECT label_id, revision,
            map_keys(attributes::MAP(VARCHAR, JSON)) AS k1,
            map_keys(_prev_attributes::MAP(VARCHAR, JSON)) AS k0,
            attributes::MAP(VARCHAR, JSON) AS m1,
@@ -65,7 +65,7 @@ attrs AS (
     FROM ev WHERE _prev_attributes IS NOT NULL
 ),
 attr_changes AS (
-    SELECT revision,
+    SELECT label_id, revision,
            list_sort(list_filter(k1, lambda k: NOT list_contains(k0, k))) AS attributes_added,
            list_sort(list_filter(k0, lambda k: NOT list_contains(k1, k))) AS attributes_removed,
            list_sort(list_filter(k1, lambda k: list_contains(k0, k)
@@ -74,7 +74,7 @@ attr_changes AS (
     FROM attrs
 ),
 moved AS (
-    SELECT e.revision, {iou}(e._prev_geom, {geom_e}, s.height, s.width) AS iou
+    SELECT e.label_id, e.revision, {iou}(e._prev_geom, {geom_e}, s.height, s.width) AS iou
     FROM ev e LEFT JOIN assets s ON s.asset_id = e.asset_id
     WHERE e._prev_geom IS DISTINCT FROM {geom_e} AND e._prev_geom IS NOT NULL
       AND e._prev_asset = e.asset_id
@@ -92,19 +92,25 @@ SELECT
     coalesce(rv.reviews, []) AS reviews
 FROM ev e
 LEFT JOIN ver ON ver.txn_id = e.txn_id
-LEFT JOIN rv ON rv.revision = e.revision
-LEFT JOIN attr_changes a ON a.revision = e.revision
-LEFT JOIN moved m ON m.revision = e.revision
-ORDER BY e.revision
+LEFT JOIN rv ON rv.label_id = e.label_id AND rv.revision = e.revision
+LEFT JOIN attr_changes a ON a.label_id = e.label_id AND a.revision = e.revision
+LEFT JOIN moved m ON m.label_id = e.label_id AND m.revision = e.revision
+ORDER BY e.label_id, e.revision
 """
 
 
 def history_sql(label_id: str) -> str:
     """One row per revision of ``label_id``, oldest first, reviews nested in ``reviews``."""
+    return histories_sql(f"label_id = {lit(label_id)}")
+
+
+def histories_sql(where: str) -> str:
+    """The history of every label that ``where`` (SQL over ``label_id``) selects: one row
+    per revision, by label then revision (the review site reads many at once)."""
     return _HISTORY.format(
         geom=geometry_sql("label_events"),
         geom_e=geometry_sql("e"),
-        label=lit(label_id),
+        where=where,
         versions=VERSIONS_SQL.strip(),
         iou=IOU_FUNCTION,
     ).strip()

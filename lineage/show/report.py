@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lineage.audit.checks import weakened
@@ -22,9 +22,12 @@ from lineage.audit.run import AuditResult
 FORMATS = ("text", "json", "markdown", "html")
 
 
-def render_report(result: AuditResult, fmt: str) -> str:
-    """The report of ``result`` in ``fmt`` (text, json, markdown or html)."""
-    renderers = {"text": to_text, "json": to_json, "markdown": to_markdown, "html": to_html}
+def render_report(result: AuditResult, fmt: str, links: Mapping[str, str] | None = None) -> str:
+    """The report of ``result`` in ``fmt`` (text, json, markdown or html). ``links``
+    (example id -> URL of its review page) makes the HTML's examples links."""
+    if fmt == "html":
+        return to_html(result, links)
+    renderers = {"text": to_text, "json": to_json, "markdown": to_markdown}
     return renderers[fmt](result)
 
 
@@ -353,7 +356,13 @@ code { font-family: ui-monospace, monospace; }
 """
 
 
-def to_html(result: AuditResult) -> str:
+def _example_html(example: str, links: Mapping[str, str]) -> str:
+    code = f"<code>{html.escape(example)}</code>"
+    href = links.get(example)
+    return f'<a href="{html.escape(href)}">{code}</a>' if href else code
+
+
+def to_html(result: AuditResult, links: Mapping[str, str] | None = None) -> str:
     esc = html.escape
     verdict = _verdict(result)
     meta = {
@@ -404,7 +413,7 @@ def to_html(result: AuditResult) -> str:
         out.append("<p>No findings.</p>")
     for f in result.findings:
         more = " …" if f.count > len(f.examples) else ""
-        examples = ", ".join(f"<code>{esc(e)}</code>" for e in f.examples)
+        examples = ", ".join(_example_html(e, links or {}) for e in f.examples)
         out += [
             f'<section class="finding" id="{esc(f.check)}">',
             f'<h3><span class="{f.severity}">{f.severity.upper()}</span> '
