@@ -42,9 +42,12 @@ class LineageGroup(click.Group):
 
     @staticmethod
     def _interrupted(ctx: click.Context) -> None:
-        from lineage.repo import interrupt_queries
-
-        interrupt_queries()
+        # no query runs unless the repo module finished importing; never import it
+        # here (Ctrl-C may have stopped that very import half-way)
+        repo = sys.modules.get("lineage.repo")
+        stop = getattr(repo, "interrupt_queries", None)
+        if stop is not None:
+            stop()
         click.echo("Interrupted.", err=True)
         ctx.exit(130)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-import pyarrow as pa
 
 from lineage.cli import main
 from lineage.cli.common import open_repo, rev_option
@@ -43,6 +42,8 @@ def _report(site, fmt: str) -> None:
     if fmt == "json":
         emit_json(site.as_dict())
     else:
+        import pyarrow as pa
+
         render(pa.Table.from_pylist([site.as_dict()]), fmt, title="site")
     message(f"Open {site.index}")
 

@@ -115,15 +115,36 @@ def label_asset_sql(label_id: str) -> str:
     )
 
 
+# What the history panel shows of each revision (geometry beyond the box is drawn, not
+# listed), as one JSON array per label, oldest revision first: DuckDB writes the JSON,
+# so tens of thousands of histories never pass through Python objects.
+HISTORY_FIELDS = (
+    "revision", "version", "time", "op", "asset_id", "class_name", "shape", "bbox", "iou",
+    "attributes", "attributes_added", "attributes_removed", "attributes_changed",
+    "annotator_id", "source", "model_version", "score", "guideline_version", "reviews",
+)  # fmt: skip
+
+_HISTORY_JSON = """
+WITH h AS (
+{history}
+)
+SELECT label_id,
+       '[' || string_agg(to_json(struct_pack({fields}))::VARCHAR, ',' ORDER BY revision) || ']'
+           AS revisions
+FROM h GROUP BY label_id
+"""
+
+
 def histories(snap: Snapshot, label_ids: Sequence[str] | None = None) -> pa.Table:
     """The histories of the labels drawn (``label_ids``; None: those of ``_site_drawn``,
-    a temp table the caller filled), oldest revision first."""
+    a temp table the caller filled): ``label_id``, ``revisions`` (JSON text)."""
     where = (
         "label_id IN (SELECT label_id FROM _site_drawn)"
         if label_ids is None
         else f"label_id IN ({_list(label_ids)})"
     )
-    return snap.con.sql(histories_sql(where)).to_arrow_table()
+    sql = _HISTORY_JSON.format(history=histories_sql(where), fields=", ".join(HISTORY_FIELDS))
+    return snap.con.sql(sql).to_arrow_table()
 
 
 def pair_histories(pair: Pair, drawn: pa.Table) -> pa.Table:
@@ -149,7 +170,7 @@ def pair_histories(pair: Pair, drawn: pa.Table) -> pa.Table:
         in_a = histories(pair)
     finally:
         con.execute("SET search_path = 'b,main'")
-    return pa.concat_tables([in_b, in_a.cast(in_b.schema)])
+    return pa.concat_tables([in_b, in_a])
 
 
 SKELETONS_SQL = "SELECT class_name, skeleton FROM categories WHERE len(skeleton) > 0"

@@ -125,7 +125,7 @@ def revision_site(
                 writer.label_page(lid),
                 asset,
                 revisions,
-                {lid: histories.get(lid, [])},
+                {lid: histories.get(lid, "[]")},
                 skeletons,
                 {**context, "label": lid},
             )
@@ -154,7 +154,7 @@ def _asset_pages(
     writer: SiteWriter,
     assets: dict[str, dict],
     labels: list[dict],
-    histories: dict[str, list[dict]],
+    histories: dict[str, str],
     skeletons: dict[str, list],
     context: dict,
     progress: Progress | None,
@@ -171,7 +171,7 @@ def _asset_pages(
             "prev": writer.asset_page(ids[i - 1]) if i > 0 else None,
             "next": writer.asset_page(ids[i + 1]) if i + 1 < len(ids) else None,
         }
-        used = {r["label_id"]: histories.get(r["label_id"], []) for r in rows}
+        used = {r["label_id"]: histories.get(r["label_id"], "[]") for r in rows}
         entries.append(
             _page(
                 writer,
@@ -191,7 +191,7 @@ def _page(
     path: str,
     asset: dict,
     rows: list[dict],
-    histories: dict[str, list[dict]],
+    histories: dict[str, str],
     skeletons: dict[str, list],
     context: dict,
 ) -> dict:
@@ -200,6 +200,7 @@ def _page(
     size = pages.canvas_size(asset, drawn)
     image = writer.image(asset["asset_id"], asset.get("uri"))
     root = "../" * path.count("/")
+    rows = pages.changed_rows(drawn)
     writer.render(
         path,
         "asset.html",
@@ -210,13 +211,13 @@ def _page(
             "height": size[1],
             "image": root + image if image else None,
             "labels": drawn,
-            "rows": pages.changed_rows(drawn),
+            "rows": rows,
             "counts": pages.kind_counts(drawn),
-            "histories": histories,
+            "histories": pages.histories_json(histories),
             "kinds": pages.KINDS,
         },
     )
-    return pages.index_entry(asset["asset_id"], path, image, size, drawn)
+    return pages.index_entry(asset["asset_id"], path, image, size, rows)
 
 
 def _index(

@@ -4,27 +4,21 @@ and the index's entry for the asset."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+from markupsafe import Markup
 
 from lineage.changes import Change
-from lineage.show.site.shapes import elements
+from lineage.show.site.shapes import elements, markup
 
 KINDS = [c.value for c in Change]
 UNCHANGED = "unchanged"
 CLASS_COLOURS = 10  # the CSS has class-c0 .. class-c9
-
-# What the history panel shows of each revision (geometry beyond the box is drawn, not listed).
-HISTORY_FIELDS = (
-    "revision", "version", "time", "op", "asset_id", "class_name", "shape", "bbox", "iou",
-    "attributes", "attributes_added", "attributes_removed", "attributes_changed",
-    "annotator_id", "source", "model_version", "score", "guideline_version", "reviews",
-)  # fmt: skip
 
 
 def class_colour(name: str | None) -> str:
@@ -50,7 +44,7 @@ def drawn(
                 "kinds": kinds,
                 "kind": kind,
                 "css": f"label side-{row['side']} {colour}",
-                "elements": elements(row, skeletons, f"mask-{i}"),
+                "svg": markup(elements(row, skeletons, f"mask-{i}")),
             }
         )
     return out
@@ -71,14 +65,29 @@ def canvas_size(asset: Mapping[str, Any], labels: Sequence[Mapping[str, Any]]) -
     return max([64, *[int(r) + 1 for r in right]]), max([64, *[int(b) + 1 for b in bottom]])
 
 
+ROW_FIELDS = ("class_name", "annotator_id", "shape", "revision")
+
+
+def _before_after(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, field: str) -> str:
+    va, vb = (a or {}).get(field), (b or {}).get(field)
+    if a and b and va != vb:
+        return f"{va} → {vb}"
+    value = vb if b else va
+    return "" if value is None else str(value)
+
+
 def changed_rows(labels: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """One table row per changed label of a page: before -> after of what people ask first."""
+    """One table row per label of a page, changed ones first: its sides (``a``, ``b``)
+    and ``before → after`` text of the fields people ask about first."""
     by_id: dict[str, dict] = {}
     for lb in labels:
         row = by_id.setdefault(
             lb["label_id"], {"label_id": lb["label_id"], "kinds": lb["kinds"], "iou": lb.get("iou")}
         )
         row[lb["side"]] = lb
+    for row in by_id.values():
+        for f in ROW_FIELDS:
+            row[f] = _before_after(row.get("a"), row.get("b"), f)
     return sorted(by_id.values(), key=lambda r: (not r["kinds"], r["label_id"]))
 
 
@@ -92,26 +101,22 @@ def kind_counts(labels: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return {k: counts[k] for k in KINDS if counts[k]}
 
 
-def histories(table: pa.Table) -> dict[str, list[dict]]:
-    """Revisions per label id, oldest first, as JSON-ready dicts."""
-    cols = ["label_id", *HISTORY_FIELDS]
-    out: dict[str, list[dict]] = {}
-    for row in table.select(cols).to_pylist():
-        out.setdefault(row.pop("label_id"), []).append(jsonable(row))
-    return out
+def histories(table: pa.Table) -> dict[str, str]:
+    """Label id -> its revisions as JSON text (see ``lineage.query.site.histories``)."""
+    return dict(
+        zip(
+            table.column("label_id").to_pylist(), table.column("revisions").to_pylist(), strict=True
+        )
+    )
 
 
-def jsonable(value: Any) -> Any:
-    """Dates as ISO text, NaN as None, recursively (for the pages' JSON)."""
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
+def histories_json(histories: Mapping[str, str]) -> Markup:
+    """One JSON object of some labels' histories, safe inside a ``<script>`` element (as
+    Jinja's ``tojson``: ``<``, ``>``, ``&`` and ``'`` escaped)."""
+    body = ",".join(f"{json.dumps(k)}:{v}" for k, v in histories.items())
+    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
+        body = body.replace(char, code)
+    return Markup("{" + body + "}")
 
 
 def _box(lb: Mapping[str, Any] | None) -> list[float] | None:
@@ -120,25 +125,25 @@ def _box(lb: Mapping[str, Any] | None) -> list[float] | None:
 
 
 def index_entry(
-    asset_id: str, href: str, image: str | None, size: tuple[int, int], labels: list[dict]
+    asset_id: str, href: str, image: str | None, size: tuple[int, int], rows: list[dict]
 ) -> dict:
     """An asset in the index: its changed labels as ``[kinds, classes, annotators, box A,
     box B]`` (classes and annotators before and after; the index filters on them as
     ``lineage diff --class/--annotator`` do, and draws thumbnails from the boxes)."""
-    rows = []
-    for row in changed_rows(labels):
+    changed = []
+    for row in rows:  # changed_rows of the page
         if not row["kinds"]:
             continue
         a, b = row.get("a"), row.get("b")
         sides = [s for s in (a, b) if s]
         classes = sorted({s["class_name"] for s in sides if s.get("class_name")})
         annotators = sorted({s["annotator_id"] for s in sides if s.get("annotator_id")})
-        rows.append([row["kinds"], classes, annotators, _box(a), _box(b)])
+        changed.append([row["kinds"], classes, annotators, _box(a), _box(b)])
     return {
         "id": asset_id,
         "href": href,
         "image": image,
         "w": size[0],
         "h": size[1],
-        "labels": rows,
+        "labels": changed,
     }
