@@ -44,13 +44,14 @@ class Chromium:
             raise RuntimeError(
                 f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium)"
             )
+        port_file = self.profile / "DevToolsActivePort"
+        port_file.unlink(missing_ok=True)  # a stale one from a reused profile names a dead port
         self.proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # its helpers share the group: one kill stops all
         )
-        port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
