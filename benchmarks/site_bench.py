@@ -57,9 +57,14 @@ def build(root: Path, changed: int, images: int, per_image: int, seed: int = 7) 
     v1 = [{"record": "asset", "asset_id": f"img_{i:06d}.jpg", "width": 640, "height": 480}
           for i in range(images)]  # fmt: skip
     v1 += [
-        {"label_id": f"{i:016x}", "asset_id": f"img_{asset[i]:06d}.jpg",
-         "class_name": classes[cls[i]], "bbox": [xs[i], ys[i], ws[i], hs[i]],
-         "annotator_id": f"ann_{i % 7}", "source": "human"}  # fmt: skip
+        {
+            "label_id": f"{i:016x}",
+            "asset_id": f"img_{asset[i]:06d}.jpg",
+            "class_name": classes[cls[i]],
+            "bbox": [xs[i], ys[i], ws[i], hs[i]],
+            "annotator_id": f"ann_{i % 7}",
+            "source": "human",
+        }  # fmt: skip
         for i in range(n)
     ]
     data = root.parent
@@ -145,8 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         asset = page_load(first.as_uri(), "svg#canvas g.label", base / "p2")
         rows = [
             ("diff --format json (baseline)", diff["seconds"], diff["peak_rss_mb"], "", ""),
-            ("show diff (whole site)", show["seconds"], show["peak_rss_mb"],
-             f"{show['seconds'] / diff['seconds']:.1f}x baseline", "< 10 s"),  # fmt: skip
+            (
+                "show diff (whole site)",
+                show["seconds"],
+                show["peak_rss_mb"],
+                f"{show['seconds'] / diff['seconds']:.1f}x baseline",
+                "< 10 s",
+            ),  # fmt: skip
             ("index load in Chromium (median of 5)", statistics.median(index), None, "", "< 2 s"),
             ("asset page load (median of 5)", statistics.median(asset), None, "", ""),
         ]
