@@ -175,3 +175,30 @@ def test_generated_edits_import_cleanly(tmp_path, repo):
         result = repo.import_("native", step.edits, mode="patch", match="ids")
         assert result.updated >= step.counts["moved"]
         repo.commit(f"v{v}", tag=f"v{v}")
+
+
+def test_site_benchmark_runs_and_reports_its_figures(tmp_path):
+    """The review-site benchmark end to end at a tiny size: its table has every row."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.site_bench",
+            "--changed",
+            "40",
+            "--images",
+            "10",
+            "--per-image",
+            "4",
+            "--keep",
+            str(tmp_path / "work"),
+        ],  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "40 changed labels" in proc.stdout
+    for row in ("diff --format json (baseline)", "show diff (whole site)", "index load"):
+        assert row in proc.stdout
