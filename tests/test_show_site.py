@@ -494,3 +494,18 @@ def test_shapes_of_each_kind():
     )
     # the unlabelled first point draws nothing, nor its edge
     assert [e["cls"] for e in kp] == ["shape-skeleton", "shape-keypoint", "shape-keypoint"]
+
+
+def test_reverse_diff_takes_histories_b_lacks_from_a(store, tmp_path):
+    """v2 -> v1: l8 exists only at A (v2), so B's history has no row of it; its page
+    still carries its history, read from A."""
+    out = tmp_path / "reverse"
+    summary = json.loads(_cli(store, "diff", "v2", "v1", "--format", "json"))["summary"]
+    Repo.open(store).show_diff("v2", "v1", out)
+    html = (out / f"assets/{writer.slug('b.jpg')}.html").read_text()
+    block = re.search(r'<script type="application/json" id="histories">(.*?)</script>', html, re.S)
+    histories = json.loads(block.group(1))
+    assert [r["revision"] for r in histories["l8"]] == [1]
+    assert histories["l8"][0]["class_name"] == EVIL  # escaped in the page, intact as JSON
+    assert [r["op"] for r in histories["l7"]] == ["create"]  # B (v1) knows l7 up to v1
+    assert summary["kinds"]["added"] == 1 and summary["kinds"]["removed"] == 1
