@@ -422,7 +422,7 @@ def test_pages_escape_and_allow_nothing_remote(site):
         assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
 
 
-def test_out_folder_is_never_someone_elses(store, tmp_path):
+def test_out_folder_is_never_someone_elses(store, tmp_path, monkeypatch):
     repo = Repo.open(store)
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -438,6 +438,14 @@ def test_out_folder_is_never_someone_elses(store, tmp_path):
     assert not (site / "assets" / "stale.html").exists()
     assert len(list((site / "assets").iterdir())) == 1
     assert not list(tmp_path.glob(".site.*"))  # no build folder left behind
+    # the folder the command runs in, given as "."
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    repo.show_diff("v1", "v2", ".")
+    assert (here / "index.html").is_file() and (here / ".lineage-site").is_file()
+    repo.show_diff("v1", "v2", ".")  # and again, replacing itself
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_show_errors_are_clean(store, tmp_path):

@@ -1,4 +1,4 @@
-"""Where a site is written: a new folder filled beside the target, then swapped in, so an
+"""Where a site is written: a new folder filled beside the target, then moved in, so an
 interrupted build leaves the previous site (or nothing) and never half of one; page
 names for asset and label ids; the images copied in; HTML from the Jinja2 templates
 (autoescaping on: class names, attributes and ids are untrusted input)."""
@@ -44,7 +44,7 @@ class SiteWriter:
     """Builds a site in a temporary folder next to ``out``; ``finish`` swaps it in."""
 
     def __init__(self, out: str | Path, image_roots: list[Path]):
-        self.out = Path(out)
+        self.out = Path(os.path.abspath(out))  # "." must name a folder with a parent
         self.image_roots = [r for r in image_roots if r.is_dir()]
         _check_target(self.out)
         self.out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,14 +91,20 @@ class SiteWriter:
         target.write_text(text, encoding="utf-8")
 
     def finish(self) -> Path:
-        """Swap the built site in for the previous one."""
-        old = None
-        if self.out.exists():
-            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
-            self.out.rename(old)
-        self.build.rename(self.out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        """Put the built site in place of the previous one. The folder itself stays (a
+        shell or a web server may be inside it): its old entries move out, the new
+        ones in, each by one rename."""
+        if not self.out.exists():
+            self.build.rename(self.out)
+            return self.out
+        old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
+        old.mkdir()
+        for entry in list(self.out.iterdir()):
+            entry.rename(old / entry.name)
+        for entry in list(self.build.iterdir()):
+            entry.rename(self.out / entry.name)
+        self.build.rmdir()
+        shutil.rmtree(old, ignore_errors=True)
         return self.out
 
     def abandon(self) -> None:
