@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -114,11 +113,7 @@ def audit(
     links = None
     if site:
         pages = repo.show_findings(result, site, images=images)
-        base = Path(output).parent if output else Path.cwd()
-        links = {
-            ident: Path(os.path.relpath(pages.path / href, base)).as_posix()
-            for ident, href in pages.links.items()
-        }
+        links = pages.links_from(Path(output).parent if output else Path.cwd())
         message(f"Wrote {pages.pages} review page(s) of the examples to {pages.path}")
     fmt = fmt or ("text" if sys.stdout.isatty() else "json")
     text = render_report(result, fmt, links)

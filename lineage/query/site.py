@@ -97,22 +97,16 @@ FROM ids LEFT JOIN assets s ON s.asset_id = ids.asset_id
 ORDER BY ids.asset_id"""
 
 
-def label_revisions_sql(label_id: str) -> str:
-    """Every revision of one label, to draw them all on its page (``side`` 'a' for the
-    earlier ones, 'b' for the last), tombstones left out."""
+def label_revisions_sql(label_ids: Sequence[str]) -> str:
+    """Every revision of some labels, to draw them all on each label's page (``side``
+    'a' for the earlier ones, 'b' for the last), tombstones left out; by label, then
+    revision (a label's page is on the asset of its last row)."""
     return f"""
-SELECT CASE WHEN revision = max(revision) OVER () THEN 'b' ELSE 'a' END AS side,
+SELECT CASE WHEN revision = max(revision) OVER (PARTITION BY label_id) THEN 'b' ELSE 'a' END
+           AS side,
        {LABEL_COLUMNS}, NULL::VARCHAR[] AS kinds, NULL::DOUBLE AS iou
-FROM label_events WHERE label_id = {lit(label_id)} AND op <> 'delete'
-ORDER BY revision"""
-
-
-def label_asset_sql(label_id: str) -> str:
-    """The asset a label is on (its latest revision's)."""
-    return (
-        f"SELECT asset_id FROM label_events WHERE label_id = {lit(label_id)} "
-        "ORDER BY revision DESC LIMIT 1"
-    )
+FROM label_events WHERE label_id IN ({_list(label_ids)}) AND op <> 'delete'
+ORDER BY label_id, revision"""
 
 
 # What the history panel shows of each revision (geometry beyond the box is drawn, not
@@ -144,7 +138,7 @@ def histories(snap: Snapshot, label_ids: Sequence[str] | None = None) -> pa.Tabl
         else f"label_id IN ({_list(label_ids)})"
     )
     sql = _HISTORY_JSON.format(history=histories_sql(where), fields=", ".join(HISTORY_FIELDS))
-    return snap.con.sql(sql).to_arrow_table()
+    return snap.arrow(sql)
 
 
 def pair_histories(pair: Pair, drawn: pa.Table) -> pa.Table:

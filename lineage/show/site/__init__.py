@@ -11,8 +11,9 @@ network (a Content-Security-Policy allows only the site's own files).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,13 +43,16 @@ class Site:
     links: dict[str, str]  # asset or label id -> its page, relative to the site
 
     def as_dict(self) -> dict[str, Any]:
+        """What was written, for output (paths as text; the links are for reports)."""
+        fields = asdict(self)
+        del fields["links"]
+        return {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
+
+    def links_from(self, base: Path) -> dict[str, str]:
+        """The pages as URLs relative to ``base`` (the folder of a report linking them)."""
         return {
-            "path": str(self.path),
-            "index": str(self.index),
-            "assets": self.assets,
-            "labels": self.labels,
-            "images_found": self.images_found,
-            "pages": self.pages,
+            ident: Path(os.path.relpath(self.path / href, base)).as_posix()
+            for ident, href in self.links.items()
         }
 
 
@@ -65,8 +69,8 @@ def diff_site(
     pair = diff.pair
     sql.select_changes(pair, diff.sql, kinds)
     summary = _summary(diff)
-    assets = {r["asset_id"]: r for r in pair.con.sql(sql.ASSETS_SQL).to_arrow_table().to_pylist()}
-    labels = pair.con.sql(sql.PAIR_LABELS_SQL).to_arrow_table()
+    assets = {r["asset_id"]: r for r in pair.arrow(sql.ASSETS_SQL).to_pylist()}
+    labels = pair.arrow(sql.PAIR_LABELS_SQL)
     if progress:
         progress("reading histories", 0, None)
     histories = pages.histories(sql.pair_histories(pair, labels))
@@ -102,13 +106,16 @@ def revision_site(
 ) -> Site:
     """Pages of one revision: each asset with its current labels (coloured by class),
     and each label with all its revisions on its image, its history open."""
-    con = snap.con
-    label_assets = {lid: con.sql(sql.label_asset_sql(lid)).fetchall()[0][0] for lid in label_ids}
-    wanted = sorted(set(asset_ids) | set(label_assets.values()))
-    assets = {
-        r["asset_id"]: r for r in con.sql(sql.assets_sql(wanted)).to_arrow_table().to_pylist()
+    revisions = {
+        lid: list(group)
+        for lid, group in groupby(
+            snap.arrow(sql.label_revisions_sql(label_ids)).to_pylist(), key=lambda r: r["label_id"]
+        )
     }
-    labels = con.sql(sql.labels_sql(list(asset_ids))).to_arrow_table().to_pylist()
+    label_assets = {lid: revs[-1]["asset_id"] for lid, revs in revisions.items()}
+    wanted = sorted(set(asset_ids) | set(label_assets.values()))
+    assets = {r["asset_id"]: r for r in snap.arrow(sql.assets_sql(wanted)).to_pylist()}
+    labels = snap.arrow(sql.labels_sql(list(asset_ids))).to_pylist()
     drawn_ids = sorted({r["label_id"] for r in labels} | set(label_ids))
     histories = pages.histories(sql.histories(snap, drawn_ids))
     skeletons = _skeletons(snap)
@@ -117,14 +124,13 @@ def revision_site(
     try:
         picked = {a: assets[a] for a in asset_ids}
         entries = _asset_pages(writer, picked, labels, histories, skeletons, context, progress)
-        for lid in label_ids:
-            revisions = con.sql(sql.label_revisions_sql(lid)).to_arrow_table().to_pylist()
+        for lid, revs in revisions.items():
             asset = assets[label_assets[lid]]
             entry = _page(
                 writer,
                 writer.label_page(lid),
                 asset,
-                revisions,
+                revs,
                 {lid: histories.get(lid, "[]")},
                 skeletons,
                 {**context, "label": lid},
@@ -144,10 +150,7 @@ def _summary(diff: Diff) -> dict:
 
 
 def _skeletons(snap: Snapshot) -> dict[str, list]:
-    return {
-        r["class_name"]: r["skeleton"]
-        for r in snap.con.sql(sql.SKELETONS_SQL).to_arrow_table().to_pylist()
-    }
+    return {r["class_name"]: r["skeleton"] for r in snap.arrow(sql.SKELETONS_SQL).to_pylist()}
 
 
 def _asset_pages(
@@ -190,13 +193,13 @@ def _page(
     writer: SiteWriter,
     path: str,
     asset: dict,
-    rows: list[dict],
+    labels: list[dict],
     histories: dict[str, str],
     skeletons: dict[str, list],
     context: dict,
 ) -> dict:
     """Write one asset (or label) page; its index entry."""
-    drawn = pages.drawn(rows, skeletons, by_class=context["mode"] == "revision")
+    drawn = pages.drawn(labels, skeletons, by_class=context["mode"] == "revision")
     size = pages.canvas_size(asset, drawn)
     image = writer.image(asset["asset_id"], asset.get("uri"))
     root = "../" * path.count("/")
@@ -212,7 +215,7 @@ def _page(
             "image": root + image if image else None,
             "labels": drawn,
             "rows": rows,
-            "counts": pages.kind_counts(drawn),
+            "counts": pages.kind_counts(rows),
             "histories": pages.histories_json(histories),
             "kinds": pages.KINDS,
         },

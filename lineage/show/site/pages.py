@@ -91,13 +91,9 @@ def changed_rows(labels: Sequence[Mapping[str, Any]]) -> list[dict]:
     return sorted(by_id.values(), key=lambda r: (not r["kinds"], r["label_id"]))
 
 
-def kind_counts(labels: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Changed labels per kind (each label once, though it may be drawn at A and B)."""
-    seen: dict[str, list[str]] = {}
-    for lb in labels:
-        if lb["kinds"]:
-            seen[lb["label_id"]] = lb["kinds"]
-    counts = Counter(k for kinds in seen.values() for k in kinds)
+def kind_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Changed labels per kind, from a page's ``changed_rows`` (one row per label)."""
+    counts = Counter(k for row in rows for k in row["kinds"])
     return {k: counts[k] for k in KINDS if counts[k]}
 
 
