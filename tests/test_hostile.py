@@ -569,3 +569,20 @@ def test_config_files_that_are_symlinks_out_of_the_repository_are_refused(demo, 
     (demo / name).unlink()
     (demo / name).symlink_to(elsewhere)
     assert_refused(run(demo, "query", "select count(*) from labels"), 2, "leads outside")
+
+
+def test_ctrl_c_while_duckdb_builds_the_views_exits_130(demo, monkeypatch):
+    """Under load, Ctrl-C can land before the query runs, while DuckDB creates the
+    views: DuckDB then raises a bare RuntimeError, which must still exit 130."""
+    from click.testing import CliRunner
+
+    from lineage.cli import main
+    from lineage.query import connection
+
+    def interrupted(*args, **kwargs):
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(connection, "create_views", interrupted)
+    res = CliRunner().invoke(main, ["-C", str(demo), "query", "select 1"])
+    assert res.exit_code == 130 and "Interrupted." in res.output
+    assert "Traceback" not in res.output

@@ -32,6 +32,8 @@ class LineageGroup(click.Group):
         except Exception as exc:
             # DuckDB reports Ctrl-C inside a query as its own InterruptException; any
             # other DuckDB error that escaped the library is still a failed query
+            if isinstance(exc, RuntimeError) and str(exc).strip() == "Query interrupted":
+                self._interrupted(ctx)  # Ctrl-C while DuckDB built the views (not a query)
             duckdb = sys.modules.get("duckdb")
             if duckdb is None or not isinstance(exc, duckdb.Error) or ctx.meta.get("traceback"):
                 raise
