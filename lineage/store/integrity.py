@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from lineage.errors import IntegrityError
+from lineage.store import chain
 from lineage.store.files import atomic_write_bytes
 from lineage.store.layout import Layout
 
@@ -120,10 +121,9 @@ def _complete(memo: _Memo, segments, commit: str) -> None:
     listed = {s.relpath for s in segments}
     rows = []
     for seg in txn_files:
-        table = pq.read_table(seg.path, columns=["txn_id", "segments", "prev_hash", "hash"])
-        rows += table.to_pylist()
+        columns = ["txn_id", "kind", "options", "segments", "prev_hash", "hash"]
+        rows += pq.read_table(seg.path, columns=columns).to_pylist()
     rows.sort(key=lambda r: r["txn_id"])
-    prev = None
     for row in rows:
         for rec in row["segments"] or []:
             if rec["path"] not in listed:
@@ -132,12 +132,12 @@ def _complete(memo: _Memo, segments, commit: str) -> None:
                     f"transaction {row['txn_id']} wrote",
                     hint=_HINT,
                 )
-        if row["prev_hash"] != prev:
-            raise IntegrityError(
-                f"the transaction chain of {commit[:10]} is broken before "
-                f"{row['txn_id']}: a transaction is missing from its manifest",
-                hint=_HINT,
-            )
-        prev = row["hash"]
+    gap = chain.first_gap(rows)
+    if gap is not None:
+        raise IntegrityError(
+            f"the transaction chain of {commit[:10]} is broken before {gap}: a "
+            "transaction is missing from its manifest",
+            hint=_HINT,
+        )
     memo.data[key] = True
     memo.changed = True

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lineage.errors import IntegrityError, LineageError
+from lineage.store import chain
 from lineage.store import schema as schemas
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
@@ -54,7 +55,7 @@ def is_segment(relpath: str) -> bool:
 
 
 def read_chain(layout: Layout, files: dict[str, str]) -> list[dict]:
-    """All transaction rows of a manifest, in txn_id order (the chain and leaf order)."""
+    """All transaction rows of a manifest, in log order (``chain.order``: the leaf order)."""
     rows = []
     for rel, md5 in sorted(files.items()):
         if rel.startswith("transactions/") and is_segment(rel):
@@ -62,7 +63,7 @@ def read_chain(layout: Layout, files: dict[str, str]) -> list[dict]:
                 rows += pq.read_table(dvcstore.cache_path(layout.root, md5)).to_pylist()
             except (OSError, ValueError, pa.ArrowException) as exc:
                 raise IntegrityError(f"{rel} is not a readable transactions file: {exc}") from exc
-    return sorted(rows, key=lambda r: r["txn_id"])
+    return chain.order(rows)
 
 
 def leaves(rows: list[dict]) -> list[bytes]:

@@ -227,44 +227,42 @@ def _check_recorded(files: dict[str, str], rows: list[dict], layout: Layout, res
 
 
 def _check_chain(rows: list[dict], result: VerifyResult) -> None:
-    """Recompute each hash and its link to the previous one; report the first break."""
-    prev = None
-    for row in rows:
-        txn = row["txn_id"]
-        if row.get("prev_hash") != prev:
-            result.problems.append(
-                Problem(
-                    "chain",
-                    f"the hash chain breaks at transaction {txn}: it does not link to the "
-                    "transaction before it (one was removed, inserted or reordered)",
-                    txn_id=txn,
-                )
-            )
-            return
-        if chain.row_hash(row) != row.get("hash"):
-            result.problems.append(
-                Problem(
-                    "chain",
-                    f"the hash chain breaks at transaction {txn}: its record was altered "
-                    "after it was committed",
-                    txn_id=txn,
-                )
-            )
-            return
-        prev = row["hash"]
+    """Recompute each hash and its links to its parents; report the first break."""
+    found = chain.check(sorted(rows, key=lambda r: r["txn_id"]))
+    if found is None:
+        return
+    txn, what = found
+    message = {
+        "link": "it does not link to the transaction before it (one was removed, inserted "
+        "or reordered)",
+        "altered": "its record was altered after it was committed",
+        "dangling": "no later transaction links to it (one was inserted, or a later one removed)",
+    }[what]
+    result.problems.append(
+        Problem("chain", f"the hash chain breaks at transaction {txn}: {message}", txn_id=txn)
+    )
 
 
 def _check_append_only(layout: Layout, git, commit: git.Commit, result: VerifyResult) -> None:
-    """Each version on the history keeps every file of the version before it, unchanged."""
+    """Each version on the history keeps every file of each of its parents' stores
+    (both parents of a merge), unchanged."""
     versions = list(reversed(gitrepo.versions(git, commit.hexsha, layout.dvc_file.name)))
-    before, before_sha = None, None
+    stores: dict[str | None, dict[str, str]] = {}
+
+    def files_at(c: git.Commit) -> dict[str, str]:
+        dir_md5, files = manifest(layout, c)
+        stores.setdefault(dir_md5, files)
+        return stores[dir_md5]
+
     for v in versions:
         try:
-            _, files = manifest(layout, git.commit(v.commit))
+            vc = git.commit(v.commit)
+            files = files_at(vc)
+            parents = [(p.hexsha, files_at(p)) for p in vc.parents]
         except LineageError as exc:
             result.problems.append(Problem("append-only", exc.message, commit=v.commit))
             return
-        if before is not None:
+        for parent_sha, before in parents:
             for rel, md5 in sorted(before.items()):
                 if files.get(rel) != md5:
                     what = "removed" if rel not in files else "replaced"
@@ -272,13 +270,12 @@ def _check_append_only(layout: Layout, git, commit: git.Commit, result: VerifyRe
                         Problem(
                             "append-only",
                             f"version {v.short} {what} {rel}, which version "
-                            f"{before_sha[:10]} holds: the history was rewritten",  # type: ignore[index]  # checked before use
+                            f"{parent_sha[:10]} holds: the history was rewritten",
                             rel,
                             commit=v.commit,
                         )
                     )
                     return
-        before, before_sha = files, v.commit
 
 
 def _check_tags(
@@ -320,16 +317,17 @@ def _check_tags(
                 Problem("history", f"cannot read the transactions at {name}: {exc}")
             )
             continue
-        proof = consistency(name, old, rows)
-        result.consistency.append(proof)
-        for i, row in enumerate(old):
-            new = rows[i] if i < len(rows) else None
-            if new is None or new["txn_id"] != row["txn_id"] or new["hash"] != row["hash"]:
-                what = (
-                    "is missing"
-                    if new is None or new["txn_id"] != row["txn_id"]
-                    else ("was altered")
-                )
+        by_txn = {r["txn_id"]: r for r in rows}
+        prefix = len(old) <= len(rows) and all(
+            r["hash"] == n["hash"] for r, n in zip(old, rows, strict=False)
+        )
+        if prefix or not old:
+            proof = consistency(name, old, rows)
+            result.consistency.append(proof)
+        for row in old:  # off the first-parent line (a merged branch): a subset, unaltered
+            new = by_txn.get(row["txn_id"])
+            if new is None or new["hash"] != row["hash"]:
+                what = "is missing" if new is None else "was altered"
                 result.problems.append(
                     Problem(
                         "history",
@@ -341,7 +339,7 @@ def _check_tags(
                 )
                 break
         else:
-            if not proof.verified:
+            if prefix and not proof.verified:
                 result.problems.append(
                     Problem(
                         "history",
