@@ -30,6 +30,7 @@ POLICY = """\
 required_passes = 1
 current_guideline = "v2"
 model_labels_need_human_accept = true
+review_after_merge = true
 
 [policy.class_passes]
 person = 2
@@ -315,7 +316,7 @@ def test_policy_defaults_and_hash(tmp_path):
     a.write_text(POLICY)
     b = tmp_path / "b.toml"  # same demands, no [policy] header, other order, comments
     b.write_text(
-        "# mine\ncurrent_guideline = 'v2'\nrequired_passes = 1\n"
+        "# mine\ncurrent_guideline = 'v2'\nrequired_passes = 1\nreview_after_merge = true\n"
         "[limits]\nmin_labels_per_class = 1\nmax_rejection_rate = 0.4\n"
         "[class_passes]\nperson = 2\n"
     )

@@ -166,6 +166,22 @@ def edited_after_review_sql(policy: Policy) -> str:
     return _under_reviewed(policy, edited=True)
 
 
+def merge_resolution_sql(policy: Policy) -> str | None:
+    """Current labels whose current revision a merge conflict resolution wrote, with no
+    review pass of it since the resolution."""
+    if not policy.review_after_merge:
+        return None
+    return """
+SELECT l.label_id, l.class_name, l.revision, m.reviewer_id AS resolved_by, m.reason
+FROM label_lineage l
+JOIN reviews m ON m.label_id = l.label_id AND m.revision = l.revision AND m.kind = 'merge'
+WHERE NOT EXISTS (
+    SELECT 1 FROM reviews r
+    WHERE r.label_id = l.label_id AND r.revision = l.revision AND r.kind = 'review'
+      AND r.reviewed_at >= m.reviewed_at)
+ORDER BY l.label_id"""
+
+
 # ---------------------------------------------------------------- separation of duties
 
 
@@ -470,6 +486,11 @@ CHECKS: tuple[Check, ...] = (
     Check("coverage.edited_after_review", "coverage", "Label edited after review", "error",
           "label", "label_id", edited_after_review_sql,
           "An older revision was reviewed, but the current one has fewer passes than required."),
+    Check("coverage.merge_resolution", "coverage", "Merge conflict resolution not reviewed",
+          "error", "label", "label_id", merge_resolution_sql,
+          "The policy asks for a review of every label whose current revision a merge "
+          "conflict resolution wrote (review_after_merge): someone chose one branch's "
+          "label over the other's, and a reviewer must confirm it."),
     Check("duties.self_review", "separation of duties", "Label reviewed by its own annotator",
           "error", "label", "label_id", self_review_sql,
           "A reviewer may not review a label they made."),

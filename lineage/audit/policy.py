@@ -30,6 +30,8 @@ class Policy:
     class_passes: dict[str, int] = field(default_factory=dict)
     current_guideline: str | None = None  # None: the guideline version released last
     model_labels_need_human_accept: bool = True
+    # a label whose current revision a merge conflict resolution wrote needs a review
+    review_after_merge: bool = False
     no_self_review: bool = True
     distinct_pass_reviewers: bool = True
     max_rejection_rate: float | None = None
@@ -75,6 +77,8 @@ class Policy:
             },
             "severity": dict(sorted(self.severity.items())),
         }
+        if self.review_after_merge:  # only when set: earlier policies keep their hash
+            d["review_after_merge"] = True
         if self.require_sample:
             d["require_sample"] = dict(sorted(self.require_sample.items()))
         if d["current_guideline"] is None:
@@ -165,7 +169,13 @@ def parse_policy(data: dict, *, file: str | Path | None = None, prefix: str = ""
     kw: dict = {
         k: v
         for k, v in data.items()
-        if k in ("required_passes", "current_guideline", "model_labels_need_human_accept")
+        if k
+        in (
+            "required_passes",
+            "current_guideline",
+            "model_labels_need_human_accept",
+            "review_after_merge",
+        )
     }
     if "class_passes" in data:
         kw["class_passes"] = {str(c): v for c, v in data["class_passes"].items()}
