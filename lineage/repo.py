@@ -24,7 +24,7 @@ from lineage.errors import InputError, RepoError
 from lineage.formats.base import ImportOptions, RecordErrors, Skipped
 from lineage.store import checkpoint, duck, ids, staging
 from lineage.store import schema as schemas
-from lineage.store.files import sha256
+from lineage.store.files import sha256, write_parquet
 from lineage.store.layout import CONFIG_FILE, WORK_DIR, Layout, store_path
 from lineage.store.lock import write_lock
 from lineage.store.scratch import drop_scratch, memory_limit, scratch_dir
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from lineage.show.evidence import EvidencePack
     from lineage.show.site import Site
     from lineage.versioning.commit import CommitResult
+    from lineage.versioning.merge import MergeResult, MergeState
     from lineage.versioning.proofs import ConsistencyProof, InclusionProof
     from lineage.versioning.repair import RepairResult
     from lineage.versioning.revision import RevisionFiles
@@ -98,6 +99,7 @@ class Repo:
             str | None, tuple[pa.Table, pa.Table]
         ] = {}  # commit -> versions tables (cached)
         self.notes: list[str] = []  # what recovery did, for the CLI to show
+        self._merging = False  # a merge is writing its own transaction
 
     # ------------------------------------------------------------------ set-up
 
@@ -117,7 +119,11 @@ class Repo:
         repo = cls(root)
         repo.layout.work.mkdir(exist_ok=True)
         git = repo.git
+        from lineage.versioning.merge import ATTRIBUTES, install_driver
+
+        install_driver(git, repo.layout)  # a plain `git merge` of two stores then refuses
         files = [CONFIG_FILE, ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
+        files.append(ATTRIBUTES)
         git.index.add(files)
         repo.notes.append(
             f'staged for git: {", ".join(files)}; commit them: git commit -m "Set up lineage"'
@@ -188,6 +194,8 @@ class Repo:
             # another process show up in a new Repo object)
             self._versions[key] = versions.version_tables(self.layout, self.git, key)
         versions, version_segments = self._versions[key]
+        from lineage.versioning.merge import conflicts_view
+
         temp = scratch_dir(self.layout)
         try:
             con = connect(
@@ -198,6 +206,7 @@ class Repo:
                 memory_limit=memory_limit(self.config),
                 threads=threads,
                 base=base,
+                conflicts=conflicts_view(self.layout),
             )
         except BaseException:
             drop_scratch(temp)
@@ -628,6 +637,8 @@ class Repo:
         meta: dict[str, Any] | None = None,
     ) -> str:
         """Stage ``tables`` plus their transaction record as transaction ``txn_id``."""
+        if not self._merging:
+            self._no_merge_in_progress()
         txn_row = {
             "txn_id": txn_id,
             "kind": kind,
@@ -964,6 +975,7 @@ class Repo:
     def commit(self, message: str, tag: str | None = None) -> CommitResult:
         """Move everything staged into the store and record it as a git commit (+ tag)."""
         with self._writing():
+            self._no_merge_in_progress()
             last = None
             if gitrepo.has_commits(self.git):
                 with self.at("HEAD") as snap:
@@ -995,6 +1007,9 @@ class Repo:
     def _stage_checkpoint(self, message: str) -> None:
         with self.at(None) as snap:
             table, covers = checkpoint.state(snap)
+        self._stage_checkpoint_table(table, covers, message)
+
+    def _stage_checkpoint_table(self, table: pa.Table, covers: list[str], message: str) -> None:
         self._stage(
             ids.time_id("t"),
             "compact",
@@ -1014,6 +1029,288 @@ class Repo:
             for t in txns:
                 staging.discard(t)
             return len(txns)
+
+    # ------------------------------------------------------------------ merge
+
+    def merge(self, branch: str, message: str | None = None) -> MergeResult:
+        """Merge ``branch`` into the checked-out branch: both stores' segments union, and
+        labels both branches changed since their common history stop the merge as
+        conflicts (``conflicts``, ``resolve``, ``merge_continue``, ``merge_abort``)."""
+        from lineage.versioning import merge as merging
+
+        with self._writing():
+            self._no_merge_in_progress()
+            if staging.staged(self.layout.staging):
+                raise RepoError(
+                    "there is staged work", hint="`lineage commit` or `lineage discard` it first"
+                )
+            if not gitrepo.has_commits(self.git):
+                raise RepoError("the repository has no commits yet")
+            ours_branch = gitrepo.branch(self.git)
+            if ours_branch is None:
+                raise RepoError("HEAD is detached", hint="check out the branch to merge into")
+            ours, theirs = self.git.head.commit, gitrepo.resolve(self.git, branch)
+            if self.git.is_ancestor(theirs, ours):
+                return merging.MergeResult("up-to-date", branch, ours.hexsha)
+            if self.git.is_ancestor(ours, theirs):
+                self.git.git.merge("--ff-only", theirs.hexsha)
+                dvcstore.checkout(self.root, self.layout.store_name)
+                return merging.MergeResult("fast-forward", branch, theirs.hexsha)
+            if merging.install_driver(self.git, self.layout):
+                self.notes.append(
+                    f"registered lineage's merge driver for {self.layout.dvc_file.name} in "
+                    ".gitattributes: commit that file so plain `git merge` refuses with guidance"
+                )
+            txn_id = ids.time_id("t")
+            union, sides = self._merge_union(ours.hexsha, theirs.hexsha)
+            from lineage.query import merge as merge_sql
+
+            with self._open(union) as snap:
+                mapping, conflicts = merge_sql.plan(snap.con, sides)
+            mapping = mapping.append_column("txn_id", pa.array([txn_id] * mapping.num_rows))
+            unmerged = merging.start_git_merge(self.git, self.layout, theirs.hexsha, branch)
+            state = merging.MergeState(
+                branch=branch,
+                theirs=theirs.hexsha,
+                ours=ours.hexsha,
+                ours_branch=ours_branch,
+                txn_id=txn_id,
+                message=message or f"Merge {branch} into {ours_branch}",
+                started_at=ids.now().isoformat(),
+            )
+            staging.stage(
+                merging.folder(self.layout), "pre", {"revision_map": mapping}, {"kind": "merge"}
+            )
+            write_parquet(merging.conflicts_file(self.layout), conflicts)
+            state.save(self.layout)
+            if conflicts.num_rows or unmerged:
+                return merging.MergeResult(
+                    "conflicts",
+                    branch,
+                    conflicts=conflicts.num_rows,
+                    unmerged=unmerged,
+                    renumbered=mapping.num_rows,
+                )
+            return self._finish_merge(state)
+
+    def merge_continue(self) -> MergeResult:
+        """Commit the merge in progress once every conflict is resolved."""
+        from lineage.versioning import merge as merging
+
+        with self._writing():
+            state = merging.MergeState.load(self.layout)
+            if state is None:
+                raise RepoError("no merge is in progress", hint="`lineage merge BRANCH`")
+            return self._finish_merge(state)
+
+    def merge_abort(self) -> None:
+        """Drop the merge in progress: both branches stay as they were."""
+        from lineage.versioning import merge as merging
+
+        with self._writing():
+            if merging.MergeState.load(self.layout) is None and not gitrepo.merging(self.git):
+                raise RepoError("no merge is in progress")
+            merging.abort_git_merge(self.git)
+            for txn in staging.staged(self.layout.staging):
+                staging.discard(txn)  # a merge's own, left by a killed --continue
+            merging.clear(self.layout)
+            dvcstore.checkout(self.root, self.layout.store_name)
+
+    def conflicts(self) -> Rows:
+        """The labels the merge in progress cannot merge alone, with their resolutions."""
+        from lineage.query.result import Rows
+        from lineage.versioning import merge as merging
+
+        if merging.MergeState.load(self.layout) is None:
+            raise RepoError("no merge is in progress", hint="`lineage merge BRANCH`")
+        return Rows(self.at(None), "SELECT * FROM conflicts ORDER BY label_id", title="conflicts")
+
+    def resolve(
+        self,
+        label_ids: Sequence[str] | None = None,
+        take: str = "ours",
+        revision: int | None = None,
+        *,
+        from_file: str | Path | None = None,
+    ) -> int:
+        """Choose how conflicted labels merge: ``take`` ours, theirs, or ``revision`` N
+        (a revision of the label in the merged numbering, as ``conflicts`` shows it).
+        ``from_file``: a CSV of label_id,take[,revision] rows. Returns how many."""
+        from lineage.versioning import merge as merging
+
+        with self._writing():
+            state = merging.MergeState.load(self.layout)
+            if state is None:
+                raise RepoError("no merge is in progress", hint="`lineage merge BRANCH`")
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(merging.conflicts_file(self.layout))
+            known = {r["label_id"]: r for r in table.to_pylist()}
+            wanted = (
+                merging.read_resolutions(Path(from_file))
+                if from_file is not None
+                else [(lid, take, revision, f"label {lid}") for lid in label_ids or []]
+            )
+            if not wanted:
+                raise InputError("name a label, or --from a CSV file", field="label_id")
+            who = gitrepo.author(self.git) or getpass.getuser()
+            for lid, how, rev, where in wanted:
+                merging.check_resolution(known.get(lid), lid, how, rev, where)
+                state.resolutions[lid] = {
+                    "take": how,
+                    "revision": rev,
+                    "by": who,
+                    "at": ids.now().isoformat(),
+                }
+            state.save(self.layout)
+            return len(wanted)
+
+    def _no_merge_in_progress(self) -> None:
+        """Writes other than the merge's own wait until a merge is done."""
+        from lineage.versioning import merge as merging
+
+        if merging.MergeState.load(self.layout) is not None:
+            raise RepoError(
+                "a merge is in progress",
+                hint="`lineage conflicts`, `lineage resolve`, then `lineage merge --continue` "
+                "(or `lineage merge --abort`)",
+            )
+        if gitrepo.merging(self.git):
+            raise RepoError(
+                "a plain git merge is in progress; git cannot merge label stores",
+                hint="`git merge --abort`, then `lineage merge BRANCH`",
+            )
+
+    def _merge_union(self, ours: str, theirs: str) -> tuple[RevisionFiles, pa.Table]:
+        """The files of both branches together, and the transactions only one holds."""
+        import pyarrow.parquet as pq
+
+        from lineage.errors import IntegrityError
+        from lineage.versioning.revision import RevisionFiles, resolve
+
+        a, b = resolve(self.layout, self.git, ours), resolve(self.layout, self.git, theirs)
+        segments = {s.relpath: s for s in a.segments}
+        for s in b.segments:
+            if s.relpath in segments and segments[s.relpath].md5 != s.md5:
+                raise IntegrityError(
+                    f"{s.relpath} differs between the two branches: a segment is never "
+                    "rewritten, so one branch's history was altered",
+                    hint="`lineage verify` on each branch",
+                )
+            segments.setdefault(s.relpath, s)
+        rows = []
+        for side, files, other in (("ours", a, b), ("theirs", b, a)):
+            others = {s.relpath for s in other.segments}
+            for s in files.segments:
+                if s.table == "transactions" and s.relpath not in others:
+                    txns = pq.read_table(s.path, columns=["txn_id"]).column("txn_id")
+                    rows += [{"txn_id": t, "side": side} for t in txns.to_pylist()]
+        union = RevisionFiles(
+            None, ours, sorted(segments.values(), key=lambda s: (s.table, s.segment_id))
+        )
+        sides = pa.Table.from_pylist(
+            rows, schema=pa.schema([("txn_id", pa.string()), ("side", pa.string())])
+        )
+        return union, sides
+
+    def _finish_merge(self, state: MergeState) -> MergeResult:
+        """Record the resolutions and the map as the merge transaction and commit it with
+        both parents. Called with the write lock held."""
+        import pyarrow.parquet as pq
+
+        from lineage.query import merge as merge_sql
+        from lineage.versioning import manifests
+        from lineage.versioning import merge as merging
+
+        unmerged = [p for p in merging.unmerged_paths(self.git) if p != self.layout.dvc_file.name]
+        if unmerged:
+            raise RepoError(
+                f"git could not merge {len(unmerged)} other file(s), e.g. {unmerged[0]}",
+                hint="resolve them, `git add` them, then `lineage merge --continue`",
+            )
+        conflicts = pq.read_table(merging.conflicts_file(self.layout)).to_pylist()
+        open_ = [c["label_id"] for c in conflicts if c["label_id"] not in state.resolutions]
+        if open_:
+            raise RepoError(
+                f"{len(open_)} conflicted label(s) are not resolved yet, e.g. {open_[0]}",
+                hint="`lineage conflicts`, then `lineage resolve LABEL_ID --ours|--theirs|"
+                "--revision N` (or --from FILE.csv)",
+            )
+        for txn in staging.staged(self.layout.staging):
+            staging.discard(txn)  # a killed --continue's: staged again below
+        union, sides = self._merge_union(state.ours, state.theirs)
+        pre = staging.staged(merging.folder(self.layout))
+        union.staged = pre
+        resolutions = merging.resolutions_table(conflicts, state)
+        with self._open(union) as snap:
+            events, reviews = merge_sql.resolution_rows(
+                snap.con, sides, resolutions, state.txn_id, ids.now()
+            )
+        found = pre[0].table_file("revision_map") if pre else None
+        mapping = pq.read_table(found) if found else schemas.empty("revision_map")
+        ours_files = manifests.manifest(self.layout, self.git.commit(state.ours))[1]
+        theirs_files = manifests.manifest(self.layout, self.git.commit(state.theirs))[1]
+        theirs_chain = manifests.read_chain(self.layout, theirs_files)
+        last = manifests.read_chain(self.layout, ours_files)
+        self._merging = True
+        try:
+            self._stage(
+                state.txn_id,
+                "merge",
+                {"label_events": events, "reviews": reviews, "revision_map": mapping},
+                message=state.message,
+                fmt=None,
+                files=[],
+                options={
+                    "merge": {
+                        "branch": state.branch,
+                        "into": state.ours_branch,
+                        "ours": state.ours,
+                        "theirs": state.theirs,
+                        "theirs_hash": theirs_chain[-1]["hash"] if theirs_chain else None,
+                        "resolutions": state.resolutions,
+                    }
+                },
+                counts={
+                    "renumbered": mapping.num_rows,
+                    "conflicts": len(conflicts),
+                    "label_events": events.num_rows,
+                    "reviews": reviews.num_rows,
+                },
+            )
+            added = {
+                rel: dvcstore.cache_path(self.root, md5)
+                for rel, md5 in theirs_files.items()
+                if rel not in ours_files
+            }
+            if any(rel.startswith(f"{schemas.CHECKPOINTS}/") for rel in added):
+                # the newest checkpoint is the merged branch's alone: write one of both
+                union.staged = staging.staged(self.layout.staging)
+                with self._open(union) as snap:
+                    table, covers = checkpoint.state(snap)
+                self._stage_checkpoint_table(table, covers, "checkpoint after merge")
+            result = committing.commit(
+                self.layout,
+                self.git,
+                state.message,
+                None,
+                last[-1]["hash"] if last else None,
+                merged=added,
+            )
+        finally:
+            self._merging = False
+        merging.clear(self.layout)
+        tables: dict[str, int] = {}
+        for rel in added:
+            tables[rel.split("/")[0]] = tables.get(rel.split("/")[0], 0) + 1
+        return merging.MergeResult(
+            "merged",
+            state.branch,
+            result.commit,
+            resolved=len(conflicts),
+            renumbered=mapping.num_rows,
+            added=tables,
+        )
 
     # ------------------------------------------------------------------ remotes
 
@@ -1140,6 +1437,13 @@ class Repo:
                 ExportOptions(pseudonymize_key=pseudonymize_key, extra=extra or {}),
             ),
         )
+
+
+def merge_driver(ours_file: Path, pointer: str) -> tuple[int, str]:
+    """git's merge driver for the store pointer (``lineage.versioning.merge.driver``)."""
+    from lineage.versioning.merge import driver
+
+    return driver(ours_file, pointer)
 
 
 def _kinds(kinds: Sequence[str]) -> list[str]:

@@ -6,6 +6,7 @@ from lineage.cli import (  # noqa: F401
     data_cmds,
     demo_cmds,
     history_cmds,
+    merge_cmds,
     query_cmds,
     remote_cmds,
     review_cmds,

@@ -27,11 +27,12 @@ def connect(
     memory_limit: str | None = None,
     threads: int | None = None,
     base: RevisionFiles | None = None,
+    conflicts: pa.Table | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Create the views of ``files`` on a fresh in-memory database, then sandbox it so
     that SQL can open exactly the files of these revisions and nothing else. With
     ``base`` (a diff's revision A), A's views are in schema ``a``, ``files``' in schema
-    ``b``, and unqualified names resolve in ``b`` (built once). ``temp_dir``
+    ``b``, and unqualified names resolve in ``b`` (built once). ``conflicts``: the ``conflicts`` view of a merge in progress. ``temp_dir``
     must be a fresh, empty folder (DuckDB lets queries read its temp folder)."""
     con = duck.connect()
     if threads:
@@ -51,6 +52,9 @@ def connect(
             create_views(con, side, schema)
         readable |= set(base.readable())
         con.execute("SET search_path = 'b,main'")  # unqualified names read B's views
+    if conflicts is not None:  # a merge is in progress
+        con.register("_conflicts", conflicts)
+        con.execute("CREATE VIEW main.conflicts AS SELECT * FROM main._conflicts")
     sandbox(con, sorted(str(p) for p in readable))
     return con
 
@@ -78,7 +82,14 @@ def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: s
             )
         else:
             source = f"SELECT * FROM _empty_{table}"
-        con.execute(f"CREATE VIEW {schema}.{table}_raw AS {source}")
+        name = f"{table}_files" if table in views.RENUMBERED else f"{table}_raw"
+        con.execute(f"CREATE VIEW {schema}.{name} AS {source}")
+    # a merge renumbered the other branch's revisions of labels both edited: apply its map
+    renumber = bool(files.files("revision_map"))
+    con.execute(f"CREATE VIEW {schema}.revision_map_current AS {views.MAP_CURRENT}")
+    for table in views.RENUMBERED:
+        sql = views.renumbered(table) if renumber else f"SELECT * FROM {table}_files"
+        con.execute(f"CREATE VIEW {schema}.{table}_raw AS {sql}")
     checkpoint = files.checkpoint()
     if checkpoint is not None:
         path, covered = checkpoint
@@ -93,6 +104,9 @@ def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: s
             if tail
             else "SELECT * FROM _empty_label_events"
         )
+        if renumber:
+            con.execute(f"CREATE VIEW {schema}.label_events_tail_files AS {tail_src}")
+            tail_src = views.renumbered("label_events", "label_events_tail_files")
         con.execute(f"CREATE VIEW {schema}.label_events_tail_raw AS {tail_src}")
     con.execute(f"SET schema = '{schema}'")
     for name, sql in views.VIEWS.items():

@@ -2,7 +2,7 @@
 
 * ``history``: every revision of a label, oldest first, with the version that recorded
   it (commit short SHA and tags; ``staged`` for work not committed yet), its content,
-  the IoU with the previous revision (``lineage.geometry`` rules, through the
+  the branch it was committed on, the IoU with the previous revision (``lineage.geometry`` rules, through the
   ``lineage_iou`` function; computed only where the geometry changed, 1 where it did
   not, 0 when the label moved to another asset), the attribute keys added / removed /
   changed, and the review passes of that revision nested as a list.
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # The version that recorded each transaction: short SHA (tags); 'staged' when not
 # committed yet; the segment id when the commit that added it is not in this history.
 VERSIONS_SQL = """
-SELECT t.txn_id, v.commit, v.committed_at,
+SELECT t.txn_id, v.commit, v.committed_at, t.branch,
        CASE WHEN coalesce(t.segment_id, '') = '' THEN 'staged'
             WHEN v.commit IS NULL THEN t.segment_id
             WHEN len(v.tags) > 0 THEN v.short || ' (' || array_to_string(v.tags, ', ') || ')'
@@ -80,7 +80,7 @@ moved AS (
       AND e._prev_asset = e.asset_id
 )
 SELECT
-    e.label_id, e.revision, ver.version, ver.commit, ver.committed_at,
+    e.label_id, e.revision, ver.version, ver.branch, ver.commit, ver.committed_at,
     e.created_at AS time, e.op, e.asset_id, e.class_name,
     e.shape, e.bbox, e.rotation, e.polygon, e.keypoints, e.mask_rle,
     CASE WHEN e._prev_geom IS NULL THEN NULL
@@ -124,11 +124,11 @@ WITH h AS (
 r AS (
     SELECT revision, unnest(reviews) AS rv, generate_subscripts(reviews, 1) AS i FROM h
 )
-SELECT row_type, revision, version, time, op, class_name, geometry, iou,
+SELECT row_type, revision, version, branch, time, op, class_name, geometry, iou,
        attributes_changed, annotator_id, source, model_version, guideline_version,
        pass, kind, reviewer_id, verdict, reason
 FROM (
-    SELECT 'revision' AS row_type, revision, 0 AS _i, version, time, op, class_name,
+    SELECT 'revision' AS row_type, revision, 0 AS _i, version, branch, time, op, class_name,
            shape || CASE WHEN bbox IS NULL THEN ''
                          ELSE ' ' || concat_ws(',', round(bbox.x, 2), round(bbox.y, 2),
                                                round(bbox.w, 2), round(bbox.h, 2)) END
@@ -147,7 +147,7 @@ FROM (
            NULL::VARCHAR AS verdict, NULL::VARCHAR AS reason
     FROM h
     UNION ALL
-    SELECT 'review', revision, i, NULL, rv.reviewed_at, NULL, NULL, NULL, NULL, NULL,
+    SELECT 'review', revision, i, NULL, NULL, rv.reviewed_at, NULL, NULL, NULL, NULL, NULL,
            NULL, NULL, NULL, rv.guideline_version,
            rv.pass, rv.kind, rv.reviewer_id, rv.verdict, rv.reason
     FROM r
@@ -161,7 +161,7 @@ WITH f AS (
 {flat}
 )
 SELECT CASE WHEN row_type = 'revision' THEN 'revision' ELSE '  └ review' END AS row_type,
-       revision, version, strftime(time, '%Y-%m-%d %H:%M:%S') AS time,
+       revision, version, branch, strftime(time, '%Y-%m-%d %H:%M:%S') AS time,
        CASE WHEN row_type = 'revision' THEN op
             ELSE 'pass ' || pass || ' ' || kind || ': ' || verdict END AS op,
        class_name AS class, geometry, iou, attributes_changed AS attributes,

@@ -16,6 +16,34 @@ SELECT * EXCLUDE (_rn) FROM (
 ) WHERE _rn = 1
 """
 
+# A merge moves the merged branch's revisions of a label both branches edited above
+# ours (``revision_map``); readers see each row at its newest mapped revision. The key
+# of a mapped row: (kind, label_id, the row's ref column, its stored revision).
+RENUMBERED = {
+    "label_events": ("event", "txn_id"),
+    "reviews": ("review", "review_id"),
+    "samples": ("sample", "sample_id"),
+}
+
+MAP_CURRENT = """
+SELECT * FROM revision_map_raw
+QUALIFY row_number() OVER (PARTITION BY kind, label_id, ref, revision ORDER BY txn_id DESC) = 1
+"""
+
+
+def renumbered(table: str, source: str | None = None) -> str:
+    """``table``'s rows (read from ``source``, default ``{table}_files``) at their
+    merged revisions."""
+    kind, ref = RENUMBERED[table]
+    return f"""
+SELECT t.* REPLACE (coalesce(m.merged_revision, t.revision)::INTEGER AS revision)
+FROM {source or table + "_files"} t
+LEFT JOIN revision_map_current m
+    ON m.kind = '{kind}' AND m.label_id = t.label_id AND m.ref = t.{ref}
+    AND m.revision = t.revision
+"""
+
+
 VIEWS = {
     "label_events": """
 CREATE VIEW label_events AS

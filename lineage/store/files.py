@@ -46,6 +46,19 @@ def write_parquet(path: Path, table: pa.Table) -> str:
     return digest
 
 
+def copy_file(source: Path, path: Path) -> None:
+    """Copy ``source`` durably to ``path`` (temp file, fsync, rename)."""
+    import shutil
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    shutil.copyfile(source, tmp)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
 def within(path: str | Path, *roots: Path) -> bool:
     """Whether ``path`` (after symlinks) lies inside one of ``roots`` (after symlinks):
     paths that come from files a user did not write must never lead elsewhere."""

@@ -23,6 +23,7 @@ TABLES = (
     "assets",
     "transactions",
     "samples",
+    "revision_map",
 )
 # Checkpoints: materialised current state (label_events rows), written by `lineage compact`.
 CHECKPOINTS = "checkpoints"

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from lineage.errors import RepoError
 from lineage.store import chain, ids, staging
 from lineage.store import schema as schemas
-from lineage.store.files import atomic_write_bytes, write_parquet
+from lineage.store.files import atomic_write_bytes, copy_file, write_parquet
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
 
@@ -32,9 +32,17 @@ class CommitResult:
 
 
 def commit(
-    layout: Layout, repo: git.Repo, message: str, tag: str | None, last_hash: str | None
+    layout: Layout,
+    repo: git.Repo,
+    message: str,
+    tag: str | None,
+    last_hash: str | None,
+    merged: dict[str, Path] | None = None,
 ) -> CommitResult:
-    """Commit everything staged. Call with the write lock held and after ``recover``."""
+    """Commit everything staged. Call with the write lock held and after ``recover``.
+
+    ``merged`` (``relpath -> cache file``): a merge's other side, copied into the store
+    beside ours; the git commit then concludes the git merge in progress."""
     txns = staging.staged(layout.staging)
     if not txns:
         raise RepoError("nothing staged to commit", hint="import labels or reviews first")
@@ -46,10 +54,13 @@ def commit(
         for name, path in txn.tables().items():
             tables.setdefault(name, []).append(pq.read_table(path))
     relpaths = [f"{t}/{segment_id}.parquet" for t in tables]
+    relpaths += sorted(merged or {})
     _write_journal(layout, repo, segment_id, relpaths, [t.txn_id for t in txns], tag)
 
     dvcstore.checkout(layout.root, layout.store_name)  # the work tree store = HEAD's
     layout.store.mkdir(exist_ok=True)
+    for rel, source in sorted((merged or {}).items()):
+        copy_file(source, layout.store / rel)
     segments, rows = [], {}
     for name, parts in sorted(tables.items()):
         if name == "transactions":
@@ -69,9 +80,11 @@ def commit(
         segments.append({"table": name, "path": rel, "sha256": digest, "rows": data.num_rows})
         rows[name] = data.num_rows
     txn_rows = pa.concat_tables(tables["transactions"], promote_options="permissive").to_pylist()
+    branch = gitrepo.branch(repo)
     for row in txn_rows:
         row["segment_id"] = segment_id
         row["segments"] = segments
+        row["branch"] = branch
     txn_rows = chain.link(txn_rows, last_hash)
     write_parquet(
         layout.store / f"transactions/{segment_id}.parquet",
@@ -82,9 +95,8 @@ def commit(
     rows["transactions"] = len(txn_rows)
 
     dvcstore.add(layout.root, layout.store_name)
-    sha = gitrepo.commit_paths(
-        repo, [layout.dvc_file.name, ".gitignore"], message or "lineage commit", tag
-    )
+    conclude = gitrepo.commit_merge if merged is not None else gitrepo.commit_paths
+    sha = conclude(repo, [layout.dvc_file.name, ".gitignore"], message or "lineage commit", tag)
     for txn in txns:
         staging.discard(txn)
     layout.journal.unlink(missing_ok=True)

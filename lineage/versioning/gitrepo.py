@@ -156,6 +156,42 @@ def commit_paths(repo: git.Repo, paths: list[str], message: str, tag: str | None
     return commit.hexsha
 
 
+def branch(repo: git.Repo) -> str | None:
+    """The checked-out branch, or None on a detached HEAD."""
+    try:
+        return repo.active_branch.name
+    except (TypeError, ValueError):
+        return None
+
+
+def merging(repo: git.Repo) -> str | None:
+    """The commit a git merge in progress is merging in (MERGE_HEAD), or None."""
+    path = Path(repo.git_dir) / "MERGE_HEAD"
+    try:
+        return path.read_text().split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def commit_merge(repo: git.Repo, paths: list[str], message: str, tag: str | None = None) -> str:
+    """Stage ``paths`` and conclude the git merge in progress (a commit with both
+    parents, and whatever else the merge staged); returns the new commit's SHA."""
+    import git
+
+    if tag is not None and tag_exists(repo, tag):
+        raise RepoError(f"tag '{tag}' already exists", hint="choose another tag name")
+    existing = [p for p in paths if (Path(repo.working_dir) / p).exists()]
+    try:
+        repo.git.add("--", *existing)
+        repo.git.commit("--no-verify", "--no-edit", "-m", message)
+    except git.GitCommandError as exc:
+        raise RepoError(f"git commit of the merge failed: {exc.stderr.strip()}") from exc
+    commit = repo.head.commit
+    if tag is not None:
+        repo.create_tag(tag, ref=commit, message=message)
+    return commit.hexsha
+
+
 def tag_exists(repo: git.Repo, tag: str) -> bool:
     return tag in [t.name for t in repo.tags]
 
