@@ -85,6 +85,7 @@ class StatusInfo:
     staged: list[dict[str, Any]]
     counts: dict[str, int]
     notes: list[str]
+    merge: dict[str, Any] | None = None  # a merge in progress
 
 
 class Repo:
@@ -613,7 +614,26 @@ class Repo:
             }
             for t in txns
         ]
-        return StatusInfo(head, staged, counts, list(self.notes))
+        return StatusInfo(head, staged, counts, list(self.notes), self._merge_status())
+
+    def _merge_status(self) -> dict[str, Any] | None:
+        """The merge in progress: what is merged in, conflicts, how many are resolved."""
+        from lineage.versioning import merge as merging
+
+        state = merging.MergeState.load(self.layout)
+        if state is None:
+            return None
+        view = merging.conflicts_view(self.layout)
+        conflicts = view.num_rows if view is not None else 0
+        return {
+            "branch": state.branch,
+            "into": state.ours_branch,
+            "conflicts": conflicts,
+            "resolved": len(state.resolutions),
+            "unmerged_files": [
+                p for p in merging.unmerged_paths(self.git) if p != self.layout.dvc_file.name
+            ],
+        }
 
     # ------------------------------------------------------------------ writing
 

@@ -42,10 +42,29 @@ def status(ctx, fmt):
     info = repo.status()
     show_notes(repo)
     if fmt == "json":
-        emit_json({"commit": info.commit, "staged": info.staged, "counts": info.counts})
+        emit_json(
+            {
+                "commit": info.commit,
+                "staged": info.staged,
+                "counts": info.counts,
+                "merge": info.merge,
+            }
+        )
         return
     rows = [{"table": k, "rows": v} for k, v in info.counts.items()]
     message(f"HEAD: {info.commit[:10] if info.commit else '(no commits yet)'}")
+    if info.merge:
+        m = info.merge
+        message(
+            f"Merging {m['branch']} into {m['into']}: {m['resolved']} of {m['conflicts']} "
+            "conflict(s) resolved"
+            + (
+                f"; git left {len(m['unmerged_files'])} file(s) to resolve"
+                if m["unmerged_files"]
+                else ""
+            )
+            + " (`lineage conflicts`, `lineage resolve`, `lineage merge --continue`)"
+        )
     if info.staged:
         render(
             [

@@ -24,6 +24,14 @@ def test_merge_stops_on_conflicts_with_exit_1_then_continues(base, tmp_path, cli
     assert (row["ours_revision"], row["theirs_revision"]) == ("2", "3")
     res = cli(root, "query", "SELECT label_id, resolution FROM conflicts", "--format", "json")
     assert json.loads(res.output) == [{"label_id": lid(1), "resolution": None}]
+    res = cli(root, "status", "--format", "json")
+    assert json.loads(res.output)["merge"] == {
+        "branch": "vendor",
+        "into": "main",
+        "conflicts": 1,
+        "resolved": 0,
+        "unmerged_files": [],
+    }
     assert cli(root, "merge", "--continue").exit_code == 2  # not resolved yet
     assert cli(root, "resolve", lid(1)).exit_code == 2  # no --ours/--theirs/--revision
     res = cli(root, "resolve", lid(1), "--theirs")
