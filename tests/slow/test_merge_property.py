@@ -30,8 +30,9 @@ def actions(draw_label):
 
 def play(script: list[dict], start: dict) -> tuple[dict, set, list[list[dict]]]:
     """(final state, labels that got an event, the records of each commit) of a script
-    applied to ``start`` (label number -> x), as the import will apply it."""
-    cur, touched, commits = dict(start), set(), []
+    applied to ``start`` (label number -> x), as the import will apply it. A label
+    deleted on a side stays deleted there (re-creating it is matched by IoU)."""
+    cur, touched, commits, gone = dict(start), set(), [], set()
     for step in script:
         records = []
         for n, x in sorted(step.items()):
@@ -39,9 +40,14 @@ def play(script: list[dict], start: dict) -> tuple[dict, set, list[list[dict]]]:
                 if n in cur:
                     records.append(delete(n))
                     del cur[n]
+                    gone.add(n)
                     touched.add(n)
-            elif cur.get(n) != x:
-                records.append(box(n, x))
+            elif n not in gone and cur.get(n) != x:
+                # a new label gets a row of its own: an id the store has not seen is
+                # matched by IoU first (docs/storage.md), and must not hit another label
+                records.append(
+                    box(n, x, bbox=[x, 40 + 20 * (n - NEW[0]), 20, 20]) if n in NEW else box(n, x)
+                )
                 cur[n] = x
                 touched.add(n)
         commits.append(records)
