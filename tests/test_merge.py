@@ -195,6 +195,20 @@ def test_conflicts_show_each_kind_and_resolve(base, tmp_path):
         assert {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)} <= changed
 
 
+def test_the_review_site_shows_the_branch_of_each_revision(base, tmp_path):
+    on_branches(base, tmp_path, [box(1, 11.0)], [box(1, 12.0)])
+    base.merge("vendor")
+    base.resolve([lid(1)], "theirs")
+    base.merge_continue()
+    base.show(tmp_path / "site", labels=[lid(1)])
+    text = "".join(
+        p.read_text()
+        for p in (tmp_path / "site").rglob("*")
+        if p.is_file() and p.suffix in (".js", ".html", ".json")
+    )
+    assert '"branch":"vendor"' in text.replace(" ", "") and "version · branch" in text
+
+
 def test_abort_leaves_both_branches_as_they_were(base, tmp_path):
     on_branches(base, tmp_path, [box(1, 11.0)], [box(1, 12.0)])
     heads = {b: base.git.commit(b).hexsha for b in ("main", "vendor")}

@@ -306,7 +306,7 @@ def test_click_opens_the_history_the_cli_reports(store, site, page):
     rows = page.query_selector_all("#history tbody tr.revision")
     assert [int(r.get_attribute("data-revision")) for r in rows] == [h["revision"] for h in history]
     assert [r.query_selector_all("td")[1].text_content() for r in rows] == [
-        h["version"] for h in history
+        " · ".join(filter(None, [h["version"], h["branch"]])) for h in history
     ]
     reviews = page.query_selector_all("#history tbody tr.review")
     assert len(reviews) == sum(len(h["reviews"]) for h in history) == 1

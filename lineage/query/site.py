@@ -113,7 +113,7 @@ ORDER BY label_id, revision"""
 # listed), as one JSON array per label, oldest revision first: DuckDB writes the JSON,
 # so tens of thousands of histories never pass through Python objects.
 HISTORY_FIELDS = (
-    "revision", "version", "time", "op", "asset_id", "class_name", "shape", "bbox", "iou",
+    "revision", "version", "branch", "time", "op", "asset_id", "class_name", "shape", "bbox", "iou",
     "attributes", "attributes_added", "attributes_removed", "attributes_changed",
     "annotator_id", "source", "model_version", "score", "guideline_version", "reviews",
 )  # fmt: skip

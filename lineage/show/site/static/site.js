@@ -161,7 +161,7 @@ function historyPanel() {
     for (const rev of revisions) {
       const tr = make("tr", { class: "revision", "data-revision": rev.revision });
       cell(tr, rev.revision, "n");
-      cell(tr, rev.version || "");
+      cell(tr, [rev.version, rev.branch].filter(Boolean).join(" · "));  // branch: merges
       cell(tr, fmtTime(rev.time));
       cell(tr, rev.op);
       cell(tr, rev.class_name || "");
