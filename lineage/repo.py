@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from lineage.versioning.repair import RepairResult
     from lineage.versioning.revision import RevisionFiles
     from lineage.versioning.verify import VerifyResult
+    from lineage.versioning.versions import VersionTables
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -96,9 +97,7 @@ class Repo:
         self.layout = Layout.of(self.root)
         self._git = None
         self._config: tuple[tuple[int, int] | None, dict[str, Any]] | None = None
-        self._versions: dict[
-            str | None, tuple[pa.Table, pa.Table]
-        ] = {}  # commit -> versions tables (cached)
+        self._versions: dict[str | None, VersionTables] = {}  # commit -> versions (cached)
         self.notes: list[str] = []  # what recovery did, for the CLI to show
         self._merging = False  # a merge is writing its own transaction
 
@@ -194,15 +193,13 @@ class Repo:
         if key not in self._versions:  # one git walk per commit (tags added meanwhile by
             # another process show up in a new Repo object)
             self._versions[key] = versions.version_tables(self.layout, self.git, key)
-        versions, version_segments = self._versions[key]
         from lineage.versioning.merge import conflicts_view
 
         temp = scratch_dir(self.layout)
         try:
             con = connect(
                 files,
-                versions=versions,
-                version_segments=version_segments,
+                versions=self._versions[key],
                 temp_dir=temp,
                 memory_limit=memory_limit(self.config),
                 threads=threads,

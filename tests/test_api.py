@@ -207,3 +207,36 @@ def test_proofs_through_the_api(demo_root):
     assert consistency.first_root == repo.verify("v1").root
     with pytest.raises(InputError, match="no label"):
         repo.inclusion_proof("ffffffffffffffff")
+
+
+def test_opening_a_revision_does_not_import_pandas(demo_root):
+    """Start-up: pyarrow imports pandas (a third of a second) on the first conversion of
+    Python objects; the read path builds its tables in DuckDB instead. Run in a fresh
+    interpreter, so nothing else imported it first."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from lineage.repo import Repo; "
+        f"rows = Repo.open({str(demo_root)!r}).query('select count(*) from versions', 'v2'); "
+        "print(rows.relation.fetchall()[0][0], 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["3", "False"], out.stdout + out.stderr
+
+
+def test_the_typed_empty_tables_match_the_arrow_schemas():
+    """The DuckDB DDL written from schemas/*.json is the type DuckDB gives the Arrow
+    schema of the same table (the oracle: DuckDB's own Arrow conversion)."""
+    import duckdb
+
+    from lineage.store import schema as schemas
+
+    con = duckdb.connect()
+    for table in schemas.STORED_TABLES:
+        con.register("t", schemas.empty(table))
+        want = con.sql("DESCRIBE SELECT * FROM t").fetchall()
+        con.execute(f"CREATE TABLE x ({schemas.duckdb_columns(table)})")
+        got = con.sql("DESCRIBE SELECT * FROM x").fetchall()
+        con.execute("DROP TABLE x")
+        assert [r[:2] for r in got] == [r[:2] for r in want], table

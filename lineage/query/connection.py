@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -12,6 +11,7 @@ from lineage.query import iou, views
 from lineage.store import duck
 from lineage.store import schema as schemas
 from lineage.versioning.revision import RevisionFiles
+from lineage.versioning.versions import VersionTables
 
 
 def _sql_list(paths) -> str:
@@ -21,8 +21,7 @@ def _sql_list(paths) -> str:
 def connect(
     files: RevisionFiles,
     *,
-    versions: pa.Table,
-    version_segments: pa.Table,
+    versions: VersionTables,
     temp_dir: Path | None,
     memory_limit: str | None = None,
     threads: int | None = None,
@@ -41,8 +40,7 @@ def connect(
         con.execute("SET memory_limit = ?", [memory_limit])
     con.execute("SET temp_directory = ?", [str(temp_dir) if temp_dir else ""])
     iou.register(con)
-    con.register("_versions", versions)
-    con.register("_version_segments", version_segments)
+    _load_versions(con, versions)
     readable = set(files.readable())
     if base is None:
         create_views(con, files, "main")
@@ -59,21 +57,29 @@ def connect(
     return con
 
 
-@cache
-def _columns_ddl(table: str) -> str:
-    """``name TYPE, ...`` of a table's schema in DuckDB types (worked out once per process:
-    creating typed empty tables from DDL is much cheaper than from Arrow on every open)."""
-    con = duck.connect()
-    con.register("t", schemas.empty(table))
-    rows = con.sql("DESCRIBE SELECT * FROM t").fetchall()
-    con.close()
-    return ", ".join(f'"{name}" {dtype}' for name, dtype, *_ in rows)
+VERSIONS_DDL = {
+    "_versions": (
+        "commit VARCHAR, short VARCHAR, tags VARCHAR[], committed_at TIMESTAMP WITH TIME ZONE, "
+        "author VARCHAR, message VARCHAR, seq INTEGER"
+    ),
+    "_version_segments": "commit VARCHAR, segment_id VARCHAR",
+}
+
+
+def _load_versions(con: duckdb.DuckDBPyConnection, tables: VersionTables) -> None:
+    """The versions behind the ``versions`` and ``version_segments`` views, as tables in
+    ``main``: one INSERT of unnested column lists each (no Arrow conversion)."""
+    for name, columns in (("_versions", tables.versions), ("_version_segments", tables.segments)):
+        con.execute(f"CREATE TABLE main.{name} ({VERSIONS_DDL[name]})")
+        types = con.sql(f"SELECT * FROM main.{name}").types
+        cols = ", ".join(f"unnest(${i + 1}::{t}[])" for i, t in enumerate(types))
+        con.execute(f"INSERT INTO main.{name} SELECT {cols}", list(columns.values()))
 
 
 def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: str) -> None:
     """The public views of one revision, in ``schema`` (views resolve names in their schema)."""
     for table in schemas.TABLES:
-        con.execute(f"CREATE TABLE {schema}._empty_{table} ({_columns_ddl(table)})")
+        con.execute(f"CREATE TABLE {schema}._empty_{table} ({schemas.duckdb_columns(table)})")
         paths = files.files(table)
         if paths:
             source = (

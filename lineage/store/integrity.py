@@ -122,7 +122,8 @@ def _complete(memo: _Memo, segments, commit: str) -> None:
     rows = []
     for seg in txn_files:
         columns = ["txn_id", "kind", "options", "segments", "prev_hash", "hash"]
-        rows += pq.read_table(seg.path, columns=columns).to_pylist()
+        # ParquetFile, not read_table: that imports pyarrow.dataset, and with it pandas
+        rows += pq.ParquetFile(seg.path).read(columns=columns).to_pylist()
     rows.sort(key=lambda r: r["txn_id"])
     for row in rows:
         for rec in row["segments"] or []:

@@ -66,6 +66,32 @@ def schema(table: str) -> pa.Schema:
     )
 
 
+_DUCK_SCALARS = {
+    "string": "VARCHAR",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "float64": "DOUBLE",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+}
+
+
+def _duck_type(spec) -> str:
+    if isinstance(spec, str):
+        return _DUCK_SCALARS[spec]
+    if "list" in spec:
+        return f"{_duck_type(spec['list'])}[]"
+    fields = ", ".join(f'"{f["name"]}" {_duck_type(f["type"])}' for f in spec["struct"])
+    return f"STRUCT({fields})"
+
+
+@cache
+def duckdb_columns(table: str) -> str:
+    """``"name" TYPE, ...`` of a table in DuckDB's types, for typed empty tables: read
+    from the JSON spec (no DuckDB connection or Arrow conversion at start-up)."""
+    return ", ".join(f'"{f["name"]}" {_duck_type(f["type"])}' for f in spec(table)["fields"])
+
+
 def enums(table: str) -> dict[str, list[str]]:
     """Allowed values of the enumerated columns of a table."""
     return {f["name"]: f["enum"] for f in spec(table)["fields"] if "enum" in f}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lineage.store.integrity import check_files
@@ -15,18 +15,15 @@ from lineage.versioning import dvcstore, gitrepo
 if TYPE_CHECKING:
     import git
 
-VERSIONS_SCHEMA = pa.schema(
-    [
-        ("commit", pa.string()),
-        ("short", pa.string()),
-        ("tags", pa.list_(pa.string())),
-        ("committed_at", pa.timestamp("us", tz="UTC")),
-        ("author", pa.string()),
-        ("message", pa.string()),
-        ("seq", pa.int32()),  # 1 for the oldest version of this line of history
-    ]
-)
-SEGMENTS_SCHEMA = pa.schema([("commit", pa.string()), ("segment_id", pa.string())])
+
+@dataclass(frozen=True)
+class VersionTables:
+    """The ``versions`` and ``version_segments`` tables as columns of Python values: the
+    connection loads them into DuckDB in one statement each (an Arrow conversion of
+    Python objects would import pandas, a third of a second on every start)."""
+
+    versions: dict[str, list]  # commit, short, tags, committed_at, author, message, seq
+    segments: dict[str, list]  # commit, segment_id
 
 
 def _manifest_segments(layout: Layout, repo: git.Repo, sha: str) -> dict[str, str] | None:
@@ -55,30 +52,25 @@ def _walk(layout: Layout, repo: git.Repo, commit: str | None):
     return out
 
 
-def version_tables(layout: Layout, repo: git.Repo, commit: str | None) -> tuple[pa.Table, pa.Table]:
-    """The ``versions`` and ``version_segments`` tables behind the views of that name."""
+def version_tables(layout: Layout, repo: git.Repo, commit: str | None) -> VersionTables:
+    """The rows behind the ``versions`` and ``version_segments`` views (``seq`` is 1 for
+    the oldest version of this line of history)."""
     walked = _walk(layout, repo, commit)
-    versions = [
-        {
-            "commit": v.commit,
-            "short": v.short,
-            "tags": list(v.tags),
-            "committed_at": v.committed_at,
-            "author": v.author,
-            "message": v.message,
-            "seq": i + 1,
-        }
-        for i, (v, _) in enumerate(walked)
-    ]
-    segments = [
-        {"commit": v.commit, "segment_id": rel.split("/", 1)[1].removesuffix(".parquet")}
-        for v, new in walked
-        for rel in new
-    ]
-    return (
-        pa.Table.from_pylist(versions, schema=VERSIONS_SCHEMA),
-        pa.Table.from_pylist(segments, schema=SEGMENTS_SCHEMA),
-    )
+    versions: dict[str, list] = {
+        "commit": [v.commit for v, _ in walked],
+        "short": [v.short for v, _ in walked],
+        "tags": [list(v.tags) for v, _ in walked],
+        "committed_at": [v.committed_at for v, _ in walked],
+        "author": [v.author for v, _ in walked],
+        "message": [v.message for v, _ in walked],
+        "seq": list(range(1, len(walked) + 1)),
+    }
+    pairs = [(v.commit, rel) for v, new in walked for rel in new]
+    segments: dict[str, list] = {
+        "commit": [c for c, _ in pairs],
+        "segment_id": [rel.split("/", 1)[1].removesuffix(".parquet") for _, rel in pairs],
+    }
+    return VersionTables(versions, segments)
 
 
 def log(layout: Layout, repo: git.Repo, rev: str = "HEAD") -> list[dict]:
