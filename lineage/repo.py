@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -611,26 +612,10 @@ class Repo:
             }
             for t in txns
         ]
-        return StatusInfo(head, staged, counts, list(self.notes), self._merge_status())
+        from lineage.versioning.merge import status as merge_status
 
-    def _merge_status(self) -> dict[str, Any] | None:
-        """The merge in progress: what is merged in, conflicts, how many are resolved."""
-        from lineage.versioning import merge as merging
-
-        state = merging.MergeState.load(self.layout)
-        if state is None:
-            return None
-        view = merging.conflicts_view(self.layout)
-        conflicts = view.num_rows if view is not None else 0
-        return {
-            "branch": state.branch,
-            "into": state.ours_branch,
-            "conflicts": conflicts,
-            "resolved": len(state.resolutions),
-            "unmerged_files": [
-                p for p in merging.unmerged_paths(self.git) if p != self.layout.dvc_file.name
-            ],
-        }
+        merge = merge_status(self.layout, self.git)
+        return StatusInfo(head, staged, counts, list(self.notes), merge)
 
     # ------------------------------------------------------------------ writing
 
@@ -1079,11 +1064,11 @@ class Repo:
                     ".gitattributes: commit that file so plain `git merge` refuses with guidance"
                 )
             txn_id = ids.time_id("t")
-            union, sides = self._merge_union(ours.hexsha, theirs.hexsha)
+            both = merging.union(self.layout, self.git, ours.hexsha, theirs.hexsha)
             from lineage.query import merge as merge_sql
 
-            with self._open(union) as snap:
-                mapping, conflicts = merge_sql.plan(snap.con, sides)
+            with self._open(both.files) as snap:
+                mapping, conflicts = merge_sql.plan(snap.con, both.sides)
             mapping = mapping.append_column("txn_id", pa.array([txn_id] * mapping.num_rows))
             unmerged = merging.start_git_merge(self.git, self.layout, theirs.hexsha, branch)
             state = merging.MergeState(
@@ -1198,38 +1183,6 @@ class Repo:
                 hint="`git merge --abort`, then `lineage merge BRANCH`",
             )
 
-    def _merge_union(self, ours: str, theirs: str) -> tuple[RevisionFiles, pa.Table]:
-        """The files of both branches together, and the transactions only one holds."""
-        import pyarrow.parquet as pq
-
-        from lineage.errors import IntegrityError
-        from lineage.versioning.revision import RevisionFiles, resolve
-
-        a, b = resolve(self.layout, self.git, ours), resolve(self.layout, self.git, theirs)
-        segments = {s.relpath: s for s in a.segments}
-        for s in b.segments:
-            if s.relpath in segments and segments[s.relpath].md5 != s.md5:
-                raise IntegrityError(
-                    f"{s.relpath} differs between the two branches: a segment is never "
-                    "rewritten, so one branch's history was altered",
-                    hint="`lineage verify` on each branch",
-                )
-            segments.setdefault(s.relpath, s)
-        rows = []
-        for side, files, other in (("ours", a, b), ("theirs", b, a)):
-            others = {s.relpath for s in other.segments}
-            for s in files.segments:
-                if s.table == "transactions" and s.relpath not in others:
-                    txns = pq.read_table(s.path, columns=["txn_id"]).column("txn_id")
-                    rows += [{"txn_id": t, "side": side} for t in txns.to_pylist()]
-        union = RevisionFiles(
-            None, ours, sorted(segments.values(), key=lambda s: (s.table, s.segment_id))
-        )
-        sides = pa.Table.from_pylist(
-            rows, schema=pa.schema([("txn_id", pa.string()), ("side", pa.string())])
-        )
-        return union, sides
-
     def _finish_merge(self, state: MergeState) -> MergeResult:
         """Record the resolutions and the map as the merge transaction and commit it with
         both parents. Called with the write lock held."""
@@ -1255,20 +1208,18 @@ class Repo:
             )
         for txn in staging.staged(self.layout.staging):
             staging.discard(txn)  # a killed --continue's: staged again below
-        union, sides = self._merge_union(state.ours, state.theirs)
+        both = merging.union(self.layout, self.git, state.ours, state.theirs)
         pre = staging.staged(merging.folder(self.layout))
-        union.staged = pre
+        both.files.staged = pre
         resolutions = merging.resolutions_table(conflicts, state)
-        with self._open(union) as snap:
+        with self._open(both.files) as snap:
             events, reviews = merge_sql.resolution_rows(
-                snap.con, sides, resolutions, state.txn_id, ids.now()
+                snap.con, both.sides, resolutions, state.txn_id, ids.now()
             )
         found = pre[0].table_file("revision_map") if pre else None
         mapping = pq.read_table(found) if found else schemas.empty("revision_map")
-        ours_files = manifests.manifest(self.layout, self.git.commit(state.ours))[1]
-        theirs_files = manifests.manifest(self.layout, self.git.commit(state.theirs))[1]
-        theirs_chain = manifests.read_chain(self.layout, theirs_files)
-        last = manifests.read_chain(self.layout, ours_files)
+        theirs_chain = manifests.read_chain(self.layout, both.theirs)
+        last = manifests.read_chain(self.layout, both.ours)
         self._merging = True
         try:
             self._stage(
@@ -1295,15 +1246,10 @@ class Repo:
                     "reviews": reviews.num_rows,
                 },
             )
-            added = {
-                rel: dvcstore.cache_path(self.root, md5)
-                for rel, md5 in theirs_files.items()
-                if rel not in ours_files
-            }
-            if any(rel.startswith(f"{schemas.CHECKPOINTS}/") for rel in added):
+            if any(rel.startswith(f"{schemas.CHECKPOINTS}/") for rel in both.added):
                 # the newest checkpoint is the merged branch's alone: write one of both
-                union.staged = staging.staged(self.layout.staging)
-                with self._open(union) as snap:
+                both.files.staged = staging.staged(self.layout.staging)
+                with self._open(both.files) as snap:
                     table, covers = checkpoint.state(snap)
                 self._stage_checkpoint_table(table, covers, "checkpoint after merge")
             result = committing.commit(
@@ -1312,21 +1258,19 @@ class Repo:
                 state.message,
                 None,
                 last[-1]["hash"] if last else None,
-                merged=added,
+                merged=both.added,
             )
         finally:
             self._merging = False
         merging.clear(self.layout)
-        tables: dict[str, int] = {}
-        for rel in added:
-            tables[rel.split("/")[0]] = tables.get(rel.split("/")[0], 0) + 1
+        tables = Counter(rel.split("/")[0] for rel in both.added)
         return merging.MergeResult(
             "merged",
             state.branch,
             result.commit,
             resolved=len(conflicts),
             renumbered=mapping.num_rows,
-            added=tables,
+            added=dict(tables),
         )
 
     # ------------------------------------------------------------------ remotes
@@ -1456,11 +1400,11 @@ class Repo:
         )
 
 
-def merge_driver(ours_file: Path, pointer: str) -> tuple[int, str]:
+def merge_driver(pointer: str) -> tuple[int, str]:
     """git's merge driver for the store pointer (``lineage.versioning.merge.driver``)."""
     from lineage.versioning.merge import driver
 
-    return driver(ours_file, pointer)
+    return driver(pointer)
 
 
 def _kinds(kinds: Sequence[str]) -> list[str]:

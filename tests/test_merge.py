@@ -287,17 +287,17 @@ def test_a_kill_during_the_merge_commit_rolls_back_and_continue_finishes(base, t
     on_branches(base, tmp_path, [box(1, 11.0)], [box(1, 12.0)])
     base.merge("vendor")
     base.resolve([lid(1)], "ours")
-    real = gitrepo.commit_merge
+    real = gitrepo.commit_paths
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # the process dies before git records the merge commit
 
-    gitrepo.commit_merge = killed
+    gitrepo.commit_paths = killed
     try:
         with pytest.raises(KeyboardInterrupt):
             base.merge_continue()
     finally:
-        gitrepo.commit_merge = real
+        gitrepo.commit_paths = real
     again = Repo.open(base.root)
     assert again.git.head.commit.hexsha == base.git.commit("main").hexsha
     result = again.merge_continue()  # recovery rolled the half-commit back: finish it now

@@ -137,11 +137,9 @@ def merge_driver(base, ours, theirs, pointer):
     Example:
       git merge vendor-b    # git runs it; it refuses with guidance
     """
-    from pathlib import Path
-
     from lineage.repo import merge_driver as drive
 
-    code, text = drive(Path(ours), pointer)
+    code, text = drive(pointer)  # git keeps OURS, our side's pointer, as it is
     if text:
         click.echo(text, err=True)
     sys.exit(code)

@@ -57,23 +57,30 @@ def connect(
     return con
 
 
-VERSIONS_DDL = {
-    "_versions": (
-        "commit VARCHAR, short VARCHAR, tags VARCHAR[], committed_at TIMESTAMP WITH TIME ZONE, "
-        "author VARCHAR, message VARCHAR, seq INTEGER"
-    ),
-    "_version_segments": "commit VARCHAR, segment_id VARCHAR",
+# The tables behind the ``versions`` and ``version_segments`` views (columns in the
+# order of ``VersionTables``).
+VERSIONS_COLUMNS = {
+    "_versions": {
+        "commit": "VARCHAR",
+        "short": "VARCHAR",
+        "tags": "VARCHAR[]",
+        "committed_at": "TIMESTAMP WITH TIME ZONE",
+        "author": "VARCHAR",
+        "message": "VARCHAR",
+        "seq": "INTEGER",
+    },
+    "_version_segments": {"commit": "VARCHAR", "segment_id": "VARCHAR"},
 }
 
 
 def _load_versions(con: duckdb.DuckDBPyConnection, tables: VersionTables) -> None:
-    """The versions behind the ``versions`` and ``version_segments`` views, as tables in
-    ``main``: one INSERT of unnested column lists each (no Arrow conversion)."""
-    for name, columns in (("_versions", tables.versions), ("_version_segments", tables.segments)):
-        con.execute(f"CREATE TABLE main.{name} ({VERSIONS_DDL[name]})")
-        types = con.sql(f"SELECT * FROM main.{name}").types
-        cols = ", ".join(f"unnest(${i + 1}::{t}[])" for i, t in enumerate(types))
-        con.execute(f"INSERT INTO main.{name} SELECT {cols}", list(columns.values()))
+    """The versions tables in ``main``: one INSERT of unnested column lists each (no
+    Arrow conversion of Python objects)."""
+    for name, values in (("_versions", tables.versions), ("_version_segments", tables.segments)):
+        types = VERSIONS_COLUMNS[name]
+        con.execute(f"CREATE TABLE main.{name} ({', '.join(f'{c} {t}' for c, t in types.items())})")
+        cols = ", ".join(f"unnest(${i + 1}::{t}[])" for i, t in enumerate(types.values()))
+        con.execute(f"INSERT INTO main.{name} SELECT {cols}", [values[c] for c in types])
 
 
 def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: str) -> None:

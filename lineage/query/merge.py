@@ -165,19 +165,23 @@ LEFT JOIN current c ON c.label_id = coalesce(e.label_id, r.label_id)
 ORDER BY label_id
 """
 
+# The newest merged revision of each resolved label: its resolution goes on top.
+TOPS_SQL = """
+CREATE TEMP TABLE _tops AS
+SELECT label_id, max(revision) AS top
+FROM label_events_raw
+WHERE label_id IN (SELECT label_id FROM _resolutions)
+GROUP BY label_id
+"""
+
 # The label event each edit conflict's resolution writes: a copy of the chosen revision
 # on top of the merged history, made by the merge transaction.
 RESOLUTION_EVENTS_SQL = """
-WITH chosen AS (
-    SELECT r.label_id, r.revision,
-           (SELECT max(revision) FROM label_events_raw x WHERE x.label_id = r.label_id) AS top
-    FROM _resolutions r
-    WHERE r.revision IS NOT NULL
-)
-SELECT e.* REPLACE ((c.top + 1)::INTEGER AS revision, $txn_id AS txn_id,
+SELECT e.* REPLACE ((t.top + 1)::INTEGER AS revision, $txn_id AS txn_id,
                     $now::TIMESTAMPTZ AS created_at)
 FROM label_events_raw e
-JOIN chosen c ON c.label_id = e.label_id AND c.revision = e.revision
+JOIN _resolutions r ON r.label_id = e.label_id AND r.revision = e.revision
+JOIN _tops t ON t.label_id = e.label_id
 ORDER BY e.label_id
 """
 
@@ -186,11 +190,9 @@ ORDER BY e.label_id
 # revision reviewed differently (the chosen side's verdict).
 RESOLUTION_REVIEWS_SQL = """
 WITH edit AS (
-    SELECT r.label_id,
-           (SELECT max(revision) FROM label_events_raw x WHERE x.label_id = r.label_id) + 1
-               AS revision,
-           'accept' AS verdict, r.resolver, r.reason
-    FROM _resolutions r WHERE r.revision IS NOT NULL
+    SELECT r.label_id, t.top + 1 AS revision, 'accept' AS verdict, r.resolver, r.reason
+    FROM _resolutions r JOIN _tops t USING (label_id)
+    WHERE r.revision IS NOT NULL
 ),
 review AS (
     SELECT r.label_id, c.revision,
@@ -248,10 +250,12 @@ def resolution_rows(
     con.register("_sides", sides)
     con.register("_resolutions", resolutions)
     con.execute(f"CREATE TEMP TABLE _review_conflicts AS {REVIEW_CONFLICTS_SQL}")
+    con.execute(TOPS_SQL)
     params = {"txn_id": txn_id, "now": now}
     events = con.sql(RESOLUTION_EVENTS_SQL, params=params).to_arrow_table()
     reviews = con.sql(RESOLUTION_REVIEWS_SQL, params=params).to_arrow_table()
     con.execute("DROP TABLE _review_conflicts")
+    con.execute("DROP TABLE _tops")
     con.unregister("_resolutions")
     con.unregister("_sides")
     return events, reviews

@@ -95,8 +95,13 @@ def commit(
     rows["transactions"] = len(txn_rows)
 
     dvcstore.add(layout.root, layout.store_name)
-    conclude = gitrepo.commit_merge if merged is not None else gitrepo.commit_paths
-    sha = conclude(repo, [layout.dvc_file.name, ".gitignore"], message or "lineage commit", tag)
+    sha = gitrepo.commit_paths(
+        repo,
+        [layout.dvc_file.name, ".gitignore"],
+        message or "lineage commit",
+        tag,
+        merge=merged is not None,
+    )
     for txn in txns:
         staging.discard(txn)
     layout.journal.unlink(missing_ok=True)

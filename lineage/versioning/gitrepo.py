@@ -139,16 +139,25 @@ def author(repo: git.Repo) -> str:
         return getpass.getuser()
 
 
-def commit_paths(repo: git.Repo, paths: list[str], message: str, tag: str | None = None) -> str:
-    """Stage ``paths`` (only those) and commit; returns the new commit's SHA."""
+def commit_paths(
+    repo: git.Repo, paths: list[str], message: str, tag: str | None = None, merge: bool = False
+) -> str:
+    """Stage ``paths`` (only those) and commit; returns the new commit's SHA. ``merge``:
+    conclude the git merge in progress instead (a commit with both parents, holding
+    whatever else the merge staged)."""
     import git
 
-    if tag is not None and tag in [t.name for t in repo.tags]:
+    if tag is not None and tag_exists(repo, tag):
         raise RepoError(f"tag '{tag}' already exists", hint="choose another tag name")
     existing = [p for p in paths if (Path(repo.working_dir) / p).exists()]
-    repo.index.add(existing)
     try:
-        commit = repo.index.commit(message)
+        if merge:
+            repo.git.add("--", *existing)
+            repo.git.commit("--no-verify", "--no-edit", "-m", message)
+            commit = repo.head.commit
+        else:
+            repo.index.add(existing)
+            commit = repo.index.commit(message)
     except git.GitError as exc:  # pragma: no cover - depends on the user's git setup
         raise RepoError(f"git commit failed: {exc}") from exc
     if tag is not None:
@@ -171,25 +180,6 @@ def merging(repo: git.Repo) -> str | None:
         return path.read_text().split()[0]
     except (OSError, IndexError):
         return None
-
-
-def commit_merge(repo: git.Repo, paths: list[str], message: str, tag: str | None = None) -> str:
-    """Stage ``paths`` and conclude the git merge in progress (a commit with both
-    parents, and whatever else the merge staged); returns the new commit's SHA."""
-    import git
-
-    if tag is not None and tag_exists(repo, tag):
-        raise RepoError(f"tag '{tag}' already exists", hint="choose another tag name")
-    existing = [p for p in paths if (Path(repo.working_dir) / p).exists()]
-    try:
-        repo.git.add("--", *existing)
-        repo.git.commit("--no-verify", "--no-edit", "-m", message)
-    except git.GitCommandError as exc:
-        raise RepoError(f"git commit of the merge failed: {exc.stderr.strip()}") from exc
-    commit = repo.head.commit
-    if tag is not None:
-        repo.create_tag(tag, ref=commit, message=message)
-    return commit.hexsha
 
 
 def tag_exists(repo: git.Repo, tag: str) -> bool:

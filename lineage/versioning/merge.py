@@ -32,6 +32,8 @@ from lineage.store.layout import Layout
 if TYPE_CHECKING:
     import git
 
+    from lineage.versioning.revision import RevisionFiles
+
 DRIVER = "lineage"
 DRIVER_ENV = "LINEAGE_MERGE_DRIVER"  # "ours": keep our pointer (lineage merge writes it)
 ATTRIBUTES = ".gitattributes"
@@ -138,12 +140,12 @@ def install_driver(repo: git.Repo, layout: Layout) -> bool:
     return True
 
 
-def driver(ours_file: Path, pointer: str) -> tuple[int, str]:
+def driver(pointer: str) -> tuple[int, str]:
     """What the git merge driver does: keep our pointer (under ``lineage merge``), or
-    refuse with guidance. Returns (exit code, message for stderr)."""
+    refuse with guidance (git then keeps our side's pointer, unmerged). Returns
+    (exit code, message for stderr)."""
     if os.environ.get(DRIVER_ENV) == "ours":
         return 0, ""
-    del ours_file  # left as it is: git keeps our side's pointer, unmerged
     return 1, (
         f"lineage: {pointer} points to the label store, which git cannot merge (both "
         "branches added label segments).\n"
@@ -294,3 +296,69 @@ def conflicts_view(layout: Layout) -> pa.Table | None:
         .append_column("resolution_revision", pa.array(rev, pa.int32()))
         .append_column("resolved_by", pa.array(who, pa.string()))
     )
+
+
+SIDES_SCHEMA = pa.schema([("txn_id", pa.string()), ("side", pa.string())])
+
+
+@dataclass
+class Union:
+    """Both branches' stores together, as a merge reads them."""
+
+    files: RevisionFiles  # every segment of either branch
+    sides: pa.Table  # txn_id, side (ours | theirs): the transactions only one branch holds
+    added: dict[str, Path]  # relpath -> cache file: the segments only theirs holds
+    ours: dict[str, str]  # relpath -> md5 of each branch's segments (for their chains)
+    theirs: dict[str, str]
+
+
+def union(layout: Layout, repo: git.Repo, ours: str, theirs: str) -> Union:
+    """The union of two commits' stores. A relpath with two contents is an IntegrityError:
+    segments are never rewritten."""
+    import pyarrow.parquet as pq
+
+    from lineage.errors import IntegrityError
+    from lineage.versioning.revision import RevisionFiles, resolve
+
+    a, b = resolve(layout, repo, ours), resolve(layout, repo, theirs)
+    mine = {s.relpath: s for s in a.segments}
+    other = {s.relpath: s for s in b.segments}
+    for rel, s in other.items():
+        if rel in mine and mine[rel].md5 != s.md5:
+            raise IntegrityError(
+                f"{rel} differs between the two branches: a segment is never rewritten, so "
+                "one branch's history was altered",
+                hint="`lineage verify` on each branch",
+            )
+    rows = []
+    for side, segs, others in (("ours", mine, other), ("theirs", other, mine)):
+        for rel, s in segs.items():
+            if s.table == "transactions" and rel not in others:
+                txns = pq.ParquetFile(s.path).read(columns=["txn_id"]).column("txn_id")
+                rows += [{"txn_id": t, "side": side} for t in txns.to_pylist()]
+    both = {**other, **mine}
+    return Union(
+        files=RevisionFiles(
+            None, ours, sorted(both.values(), key=lambda s: (s.table, s.segment_id))
+        ),
+        sides=pa.Table.from_pylist(rows, schema=SIDES_SCHEMA),
+        added={rel: s.path for rel, s in other.items() if rel not in mine},
+        ours={rel: s.md5 for rel, s in mine.items()},
+        theirs={rel: s.md5 for rel, s in other.items()},
+    )
+
+
+def status(layout: Layout, repo: git.Repo) -> dict[str, Any] | None:
+    """The merge in progress: what is merged in, conflicts, how many are resolved, and
+    the other files git left unmerged."""
+    state = MergeState.load(layout)
+    if state is None:
+        return None
+    view = conflicts_view(layout)
+    return {
+        "branch": state.branch,
+        "into": state.ours_branch,
+        "conflicts": view.num_rows if view is not None else 0,
+        "resolved": len(state.resolutions),
+        "unmerged_files": [p for p in unmerged_paths(repo) if p != layout.dvc_file.name],
+    }

@@ -247,12 +247,12 @@ def _check_append_only(layout: Layout, git, commit: git.Commit, result: VerifyRe
     """Each version on the history keeps every file of each of its parents' stores
     (both parents of a merge), unchanged."""
     versions = list(reversed(gitrepo.versions(git, commit.hexsha, layout.dvc_file.name)))
-    stores: dict[str | None, dict[str, str]] = {}
+    stores: dict[str, dict[str, str]] = {}  # commit -> its files: each read once
 
     def files_at(c: git.Commit) -> dict[str, str]:
-        dir_md5, files = manifest(layout, c)
-        stores.setdefault(dir_md5, files)
-        return stores[dir_md5]
+        if c.hexsha not in stores:
+            stores[c.hexsha] = manifest(layout, c)[1]
+        return stores[c.hexsha]
 
     for v in versions:
         try:
