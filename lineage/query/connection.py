@@ -97,13 +97,8 @@ def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: s
             source = f"SELECT * FROM _empty_{table}"
         name = f"{table}_files" if table in views.RENUMBERED else f"{table}_raw"
         con.execute(f"CREATE VIEW {schema}.{name} AS {source}")
-    # a merge renumbered the other branch's revisions of labels both edited: apply its map
-    renumber = bool(files.files("revision_map"))
-    con.execute(f"CREATE VIEW {schema}.revision_map_current AS {views.MAP_CURRENT}")
-    for table in views.RENUMBERED:
-        sql = views.renumbered(table) if renumber else f"SELECT * FROM {table}_files"
-        con.execute(f"CREATE VIEW {schema}.{table}_raw AS {sql}")
     checkpoint = files.checkpoint()
+    tail: list[Path] = []
     if checkpoint is not None:
         path, covered = checkpoint
         tail = files.tail_files(covered)
@@ -117,15 +112,16 @@ def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: s
             if tail
             else "SELECT * FROM _empty_label_events"
         )
-        if renumber:
-            con.execute(f"CREATE VIEW {schema}.label_events_tail_files AS {tail_src}")
-            tail_src = views.renumbered("label_events", "label_events_tail_files")
-        con.execute(f"CREATE VIEW {schema}.label_events_tail_raw AS {tail_src}")
+        con.execute(f"CREATE VIEW {schema}.label_events_tail_files AS {tail_src}")
     con.execute(f"SET schema = '{schema}'")
-    for name, sql in views.VIEWS.items():
-        if name == "labels" and checkpoint is not None:
-            sql = views.LABELS_FROM_CHECKPOINT if tail else views.LABELS_AT_CHECKPOINT
-        con.execute(sql)
+    derived = views.derived(
+        # a merge renumbered the other branch's revisions of labels both edited
+        renumber=bool(files.files("revision_map")),
+        checkpoint=checkpoint is not None,
+        tail=bool(tail),
+    )
+    for name, sql in derived:
+        con.execute(f"CREATE VIEW {name} AS {sql}")
     con.execute("CREATE VIEW versions AS SELECT * FROM main._versions")
     con.execute("CREATE VIEW version_segments AS SELECT * FROM main._version_segments")
     con.execute("SET schema = 'main'")

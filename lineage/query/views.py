@@ -9,7 +9,6 @@ from __future__ import annotations
 # Latest row per key wins for the slowly changing tables: a later transaction's row
 # supersedes an earlier one (txn ids sort by time).
 LATEST = """
-CREATE VIEW {view} AS
 SELECT * EXCLUDE (_rn) FROM (
     SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY txn_id DESC) AS _rn
     FROM {view}_raw
@@ -46,14 +45,12 @@ LEFT JOIN revision_map_current m
 
 VIEWS = {
     "label_events": """
-CREATE VIEW label_events AS
 SELECT * REPLACE (attributes::JSON AS attributes) FROM label_events_raw
 """,
     # Current state: the latest revision of each label, unless that revision deletes it.
     # Most labels have one revision, so only labels with later revisions are looked up
     # (a small hash join) instead of ranking every event (a sort of the whole log).
     "labels": """
-CREATE VIEW labels AS
 WITH newer AS (
     SELECT label_id, max(revision) AS latest
     FROM label_events_raw
@@ -65,9 +62,9 @@ FROM label_events e
 LEFT JOIN newer n ON n.label_id = e.label_id
 WHERE e.revision = coalesce(n.latest, 1) AND e.op <> 'delete'
 """,
-    "reviews": "CREATE VIEW reviews AS SELECT * FROM reviews_raw",
-    "transactions": "CREATE VIEW transactions AS SELECT * FROM transactions_raw",
-    "samples": "CREATE VIEW samples AS SELECT * FROM samples_raw",
+    "reviews": "SELECT * FROM reviews_raw",
+    "transactions": "SELECT * FROM transactions_raw",
+    "samples": "SELECT * FROM samples_raw",
     "guidelines": LATEST.format(view="guidelines", key="version"),
     "annotators": LATEST.format(view="annotators", key="annotator_id"),
     "assets": LATEST.format(view="assets", key="asset_id"),
@@ -75,7 +72,6 @@ WHERE e.revision = coalesce(n.latest, 1) AND e.op <> 'delete'
     # Each current label with who made it, under which guideline, and its review passes
     # of its *current* revision (a label edited after review shows no passes).
     "label_lineage": """
-CREATE VIEW label_lineage AS
 WITH passes AS (
     SELECT
         label_id,
@@ -106,7 +102,6 @@ LEFT JOIN passes p ON p.label_id = l.label_id AND p.revision = l.revision
 # With a checkpoint: its rows, unless a later event touched the label, plus the latest of
 # those later events. Reads then cost the live data plus the tail, not the whole log.
 LABELS_FROM_CHECKPOINT = """
-CREATE VIEW labels AS
 WITH tail AS (
     SELECT * REPLACE (attributes::JSON AS attributes) FROM label_events_tail_raw
     QUALIFY row_number() OVER (PARTITION BY label_id ORDER BY revision DESC) = 1
@@ -120,9 +115,34 @@ SELECT * FROM tail WHERE op <> 'delete'
 # Right after a checkpoint nothing follows it: the view is the checkpoint itself (a join
 # with an empty tail still costs a full read of every column in DuckDB).
 LABELS_AT_CHECKPOINT = """
-CREATE VIEW labels AS
 SELECT * REPLACE (attributes::JSON AS attributes) FROM label_state_raw
 """
+
+
+def derived(*, renumber: bool, checkpoint: bool, tail: bool) -> list[tuple[str, str]]:
+    """The views every engine builds over its sources, in creation order, as
+    ``(name, SELECT)`` in DuckDB's dialect (the one definition; Spark gets them
+    transpiled). The sources an engine provides: ``{table}_files`` for the tables in
+    ``RENUMBERED``, ``{table}_raw`` for the others, and with a ``checkpoint``
+    ``label_state_raw`` and ``label_events_tail_files`` (the events it does not cover;
+    ``tail``: there are any). ``renumber``: the revision has a ``revision_map``."""
+    out = [("revision_map_current", MAP_CURRENT)]
+    for table in RENUMBERED:
+        sql = renumbered(table) if renumber else f"SELECT * FROM {table}_files"
+        out.append((f"{table}_raw", sql))
+    if checkpoint:
+        tail_sql = (
+            renumbered("label_events", "label_events_tail_files")
+            if renumber
+            else "SELECT * FROM label_events_tail_files"
+        )
+        out.append(("label_events_tail_raw", tail_sql))
+    for name, sql in VIEWS.items():
+        if name == "labels" and checkpoint:
+            sql = LABELS_FROM_CHECKPOINT if tail else LABELS_AT_CHECKPOINT
+        out.append((name, sql))
+    return out
+
 
 PUBLIC_VIEWS = (
     "labels",

@@ -66,30 +66,61 @@ def schema(table: str) -> pa.Schema:
     )
 
 
-_DUCK_SCALARS = {
-    "string": "VARCHAR",
-    "int32": "INTEGER",
-    "int64": "BIGINT",
-    "float64": "DOUBLE",
-    "bool": "BOOLEAN",
-    "timestamp": "TIMESTAMP WITH TIME ZONE",
+_SQL_SCALARS = {
+    "duckdb": {
+        "string": "VARCHAR",
+        "int32": "INTEGER",
+        "int64": "BIGINT",
+        "float64": "DOUBLE",
+        "bool": "BOOLEAN",
+        "timestamp": "TIMESTAMP WITH TIME ZONE",
+    },
+    "spark": {
+        "string": "STRING",
+        "int32": "INT",
+        "int64": "BIGINT",
+        "float64": "DOUBLE",
+        "bool": "BOOLEAN",
+        "timestamp": "TIMESTAMP",  # Spark's timestamps are instants (session time zone)
+    },
 }
 
 
-def _duck_type(spec) -> str:
+def _sql_type(spec, dialect: str) -> str:
     if isinstance(spec, str):
-        return _DUCK_SCALARS[spec]
+        return _SQL_SCALARS[dialect][spec]
     if "list" in spec:
-        return f"{_duck_type(spec['list'])}[]"
-    fields = ", ".join(f'"{f["name"]}" {_duck_type(f["type"])}' for f in spec["struct"])
-    return f"STRUCT({fields})"
+        inner = _sql_type(spec["list"], dialect)
+        return f"{inner}[]" if dialect == "duckdb" else f"ARRAY<{inner}>"
+    if dialect == "duckdb":
+        return (
+            "STRUCT("
+            + ", ".join(f'"{f["name"]}" {_sql_type(f["type"], dialect)}' for f in spec["struct"])
+            + ")"
+        )
+    return (
+        "STRUCT<"
+        + ", ".join(f"`{f['name']}`: {_sql_type(f['type'], dialect)}" for f in spec["struct"])
+        + ">"
+    )
 
 
 @cache
 def duckdb_columns(table: str) -> str:
     """``"name" TYPE, ...`` of a table in DuckDB's types, for typed empty tables: read
     from the JSON spec (no DuckDB connection or Arrow conversion at start-up)."""
-    return ", ".join(f'"{f["name"]}" {_duck_type(f["type"])}' for f in spec(table)["fields"])
+    return ", ".join(
+        f'"{f["name"]}" {_sql_type(f["type"], "duckdb")}' for f in spec(table)["fields"]
+    )
+
+
+@cache
+def spark_columns(table: str) -> str:
+    """``name TYPE, ...`` of a table in Spark SQL's types: the schema Spark reads its
+    segments with (columns an older segment lacks read as null)."""
+    return ", ".join(
+        f"`{f['name']}` {_sql_type(f['type'], 'spark')}" for f in spec(table)["fields"]
+    )
 
 
 def enums(table: str) -> dict[str, list[str]]:
