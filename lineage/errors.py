@@ -112,3 +112,7 @@ class RemotePluginMissing(RemoteError):
     """The remote's storage needs a DVC plugin that is not installed (e.g. dvc-gs)."""
 
     exit_code = 8
+
+
+class EngineMissing(LineageError):
+    """Another engine (``--engine spark``) is not installed or cannot start (exit 2)."""

@@ -182,25 +182,35 @@ class Repo:
         files_b = resolve(self.layout, self.git, b)
         return cast("Pair", self._open(files_b, threads=threads, base=files_a))
 
+    def revision(self, rev: str | None = None) -> tuple[RevisionFiles, VersionTables]:
+        """The files of ``rev`` (checked against their hashes) and the versions tables:
+        what another engine (``lineage.engines.spark``) builds the views from."""
+        from lineage.versioning.revision import resolve
+
+        files = resolve(self.layout, self.git, rev)
+        return files, self._version_tables(files.commit)
+
+    def _version_tables(self, commit: str | None) -> VersionTables:
+        from lineage.versioning import versions
+
+        if commit not in self._versions:  # one git walk per commit (tags added meanwhile
+            # by another process show up in a new Repo object)
+            self._versions[commit] = versions.version_tables(self.layout, self.git, commit)
+        return self._versions[commit]
+
     def _open(
         self, files: RevisionFiles, *, threads: int | None = None, base: RevisionFiles | None = None
     ) -> Snapshot:
         """A sandboxed Snapshot whose views show ``files`` (a Pair with ``base`` as A)."""
         from lineage.query.connection import connect
         from lineage.query.snapshot import Pair, Snapshot
-        from lineage.versioning import versions
-
-        key = files.commit
-        if key not in self._versions:  # one git walk per commit (tags added meanwhile by
-            # another process show up in a new Repo object)
-            self._versions[key] = versions.version_tables(self.layout, self.git, key)
         from lineage.versioning.merge import conflicts_view
 
         temp = scratch_dir(self.layout)
         try:
             con = connect(
                 files,
-                versions=self._versions[key],
+                versions=self._version_tables(files.commit),
                 temp_dir=temp,
                 memory_limit=memory_limit(self.config),
                 threads=threads,
@@ -316,9 +326,11 @@ class Repo:
         *,
         policy: Policy | str | Path | None = None,
         examples: int = 10,
+        sql: Any = None,
     ) -> AuditResult:
         """Check a revision against the audit policy (a Policy, a policy file, or None:
-        the ``[policy]`` of lineage.toml, else the defaults); an AuditResult."""
+        the ``[policy]`` of lineage.toml, else the defaults); an AuditResult. ``sql``:
+        another engine for the SQL checks (``lineage.engines.spark.audit`` passes one)."""
         from lineage.audit.run import audit_snapshot
 
         policy = self._policy(policy)
@@ -326,7 +338,7 @@ class Repo:
             verified = None
             if snap.commit is not None and policy.severity.get("integrity", "error") != "off":
                 verified = self.verify(snap.rev if snap.rev is not None else snap.commit)
-            return audit_snapshot(snap, policy, examples=examples, verified=verified)
+            return audit_snapshot(snap, policy, examples=examples, verified=verified, sql=sql)
 
     def _policy(self, policy: Policy | str | Path | None) -> Policy:
         """A Policy as given, or loaded from a file, or lineage.toml's ``[policy]``."""

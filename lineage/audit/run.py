@@ -171,10 +171,12 @@ class AuditResult:
 
 
 def audit_snapshot(snap: Snapshot, policy: Policy, *, examples: int = 10,
-                   verified: VerifyResult | None = None) -> AuditResult:  # fmt: skip
+                   verified: VerifyResult | None = None, sql=None) -> AuditResult:  # fmt: skip
     """The audit of an open revision; ``verified``: its ``verify`` result, for the
-    integrity check (``Repo.audit`` runs it)."""
-    con = snap.con
+    integrity check (``Repo.audit`` runs it). ``sql``: where the SQL checks and summaries
+    run (anything with DuckDB's ``sql(q).fetchall()``, e.g. Spark); default the
+    snapshot's own connection."""
+    con = sql if sql is not None else snap.con
     statuses: list[CheckStatus] = []
     findings: list[Finding] = []
     for check in checks.CHECKS:

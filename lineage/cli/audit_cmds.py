@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from lineage.cli import main
-from lineage.cli.common import open_repo, rev_option, show_notes
+from lineage.cli.common import engine_options, open_repo, rev_option, show_notes, spark_engine
 from lineage.cli.output import emit_json, format_option, message, render, working
 
 
@@ -73,9 +73,22 @@ from lineage.cli.output import emit_json, format_option, message, render, workin
     default=None,
     help="Folder holding the images, for --site (default: the work tree).",
 )
+@engine_options
 @click.pass_context  # fmt: skip
 def audit(
-    ctx, rev, policy_file, fmt, output, examples, pseudonymize, metrics, evidence, site, images
+    ctx,
+    rev,
+    policy_file,
+    fmt,
+    output,
+    examples,
+    pseudonymize,
+    metrics,
+    evidence,
+    site,
+    images,
+    engine,
+    master,
 ):
     """Check a revision against the audit policy: traceability, review coverage,
     separation of duties, guideline currency, model labels, rejected labels, limits.
@@ -89,9 +102,11 @@ def audit(
       lineage audit --policy policy.toml --format html --output audit.html
       lineage audit --rev v2 --evidence evidence-v2 && (cd evidence-v2 && sha256sum -c SHA256SUMS)
       lineage audit --rev v2 --format html -o audit.html --site audit-site
+      lineage audit --rev v2 --engine spark --master spark://127.0.0.1:7077
     """
     from lineage.show.report import render_report, write_metrics
 
+    spark = spark_engine(engine, master, evidence=evidence)
     repo = open_repo(ctx)
     key = None
     if pseudonymize:
@@ -103,10 +118,14 @@ def audit(
             result, pack = repo.evidence(
                 evidence, rev, policy=policy_file, examples=examples, pseudonymize_key=key
             )
+        elif spark is not None:
+            result = spark.run_audit(
+                repo, rev, policy=policy_file, examples=examples, master=master
+            )
         else:
             result = repo.audit(rev, policy=policy_file, examples=examples)
-            if key is not None:
-                result = result.pseudonymized(key)
+        if key is not None and not evidence:
+            result = result.pseudonymized(key)
     if evidence:
         message(f"Wrote the evidence pack ({len(pack.files)} files) to {pack.path}")
     show_notes(repo)

@@ -22,3 +22,35 @@ def show_notes(repo) -> None:
 rev_option = click.option(
     "--rev", default=None, help="Revision: tag, branch, SHA or HEAD~N (default: work state)."
 )
+
+
+def engine_options(f):
+    """``--engine duckdb|spark`` and ``--master URL``: where the SQL runs."""
+    f = click.option(
+        "--master",
+        default=None,
+        metavar="URL",
+        help="Spark master for --engine spark (default local[2]; e.g. spark://host:7077).",
+    )(f)
+    return click.option(
+        "--engine",
+        type=click.Choice(["duckdb", "spark"]),
+        default="duckdb",
+        show_default=True,
+        help="Run the SQL in-process on DuckDB, or on Apache Spark (pip install 'lineage[spark]').",
+    )(f)
+
+
+def spark_engine(engine: str, master: str | None, **unsupported):
+    """The Spark engine's module for ``--engine spark`` (None for DuckDB); options it
+    does not take are usage errors."""
+    if engine != "spark":
+        if master:
+            raise click.UsageError("--master needs --engine spark")
+        return None
+    given = [name for name, value in unsupported.items() if value]
+    if given:
+        raise click.UsageError(f"--engine spark does not take --{given[0].replace('_', '-')}")
+    from lineage import engines
+
+    return engines.load_spark()

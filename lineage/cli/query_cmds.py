@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from lineage.cli import main
-from lineage.cli.common import open_repo, rev_option
+from lineage.cli.common import engine_options, open_repo, rev_option, spark_engine
 from lineage.cli.output import format_option, render
 
 
@@ -21,9 +21,10 @@ from lineage.cli.output import format_option, render
     "`a.labels` and `b.labels` are the two states.",
 )
 @click.option("--timeout", type=float, default=None, help="Stop the query after this many seconds.")
+@engine_options
 @format_option()
 @click.pass_context
-def query(ctx, sql, rev, diff_revs, timeout, fmt):
+def query(ctx, sql, rev, diff_revs, timeout, engine, master, fmt):
     """Run read-only SQL over the views: labels, label_events, reviews, guidelines,
     annotators, assets, categories, transactions, samples, label_lineage, versions.
 
@@ -31,7 +32,12 @@ def query(ctx, sql, rev, diff_revs, timeout, fmt):
     Example:
       lineage query --rev v1 "select class_name, count(*) from labels group by 1" --format json
       lineage query --diff v1..v2 "select kinds, count(*) from diff group by all"
+      lineage query --engine spark "select class_name, count(*) from labels group by 1"
     """
+    spark = spark_engine(engine, master, diff=diff_revs, timeout=timeout)
+    if spark is not None:
+        render(spark.run_query(open_repo(ctx), sql, rev, master=master), fmt)
+        return
     a, _, b = (diff_revs or "").partition("..")
     pair = (a, b or None) if diff_revs else None
     with open_repo(ctx).query(sql, rev, diff=pair, timeout=timeout) as rows:
