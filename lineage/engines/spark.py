@@ -66,12 +66,11 @@ def session(
     conf: Mapping[str, str] | None = None,
     *,
     app: str = "lineage",
-    log: Path | None = None,
 ) -> SparkSession:
     """A SparkSession for the views: ``master`` (default ``local[2]``; a ``spark://``
     URL for a standalone cluster). A local master, or one on this machine, binds the
-    driver to 127.0.0.1. The JVM's own output goes to ``log`` (default: nowhere; its
-    errors reach Python as exceptions)."""
+    driver to 127.0.0.1. The JVM's start-up output goes nowhere (its errors reach Python
+    as exceptions)."""
     from pyspark.sql import SparkSession
 
     master = master or DEFAULT_MASTER
@@ -84,26 +83,25 @@ def session(
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:
-        with _jvm_stderr_to(log), warnings.catch_warnings():
+        with _jvm_stderr_quiet(), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # pyspark's pandas notice
             spark = builder.getOrCreate()
     except Exception as exc:  # no Java, or the master refused us
         raise EngineMissing(
             f"cannot start Spark on {master}: {_message(exc)}",
-            hint="Spark needs Java 17 or newer (JAVA_HOME or java on the PATH)"
-            + (f"; the JVM's log: {log}" if log else ""),
+            hint="Spark needs Java 17 or newer (JAVA_HOME or java on the PATH)",
         ) from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 
 @contextmanager
-def _jvm_stderr_to(log: Path | None) -> Iterator[None]:
+def _jvm_stderr_quiet() -> Iterator[None]:
     """The JVM that Spark starts inherits our stderr and prints start-up notices on it:
-    point file descriptor 2 at ``log`` (or nowhere) while it starts."""
+    point file descriptor 2 at /dev/null while it starts."""
     sys.stderr.flush()
     saved = os.dup(2)
-    target = os.open(log or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    target = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(target, 2)
         yield
