@@ -16,7 +16,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from lineage import geometry as g
-from lineage.errors import InputError
+from lineage.errors import GeometryError, InputError
 from lineage.formats.base import table_from_records
 from lineage.geometry import rle
 
@@ -289,6 +289,112 @@ def test_polygon_iou_equals_pycocotools(pa_, pb):
     if pa_ and pb:
         ref = mask_utils.iou([ref_poly(p) for p in pa_], [ref_poly(p) for p in pb], [0] * len(pb))
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
+
+
+# shifts that put two copies of a polygon just apart, touching, or overlapping: the
+# region pre-filter (extents more than a few pixels apart: IoU 0) must agree exactly
+near = st.floats(-40, 40, allow_nan=False).map(lambda d: round(d * 4) / 4)
+
+
+@FAST
+@given(st.lists(st.tuples(polygon, near, near), min_size=1, max_size=8))
+def test_polygon_iou_pairs_equal_pycocotools_near_and_apart(cases):
+    pa_ = [p for p, _, _ in cases]
+    pb = [
+        [[v + (dx if i % 2 == 0 else dy) for i, v in enumerate(part)] for part in p]
+        for p, dx, dy in cases
+    ]
+    # the file's bbox is a stale one: the pre-filter must use the points, not the bbox
+    rows_b = [{**poly_row(p), "bbox": [0.0, 0.0, 1.0, 1.0]} for p in pb]
+    got = g.iou_pairs(
+        labels([poly_row(p) for p in pa_]),
+        labels(rows_b),
+        np.full(len(pa_), H),
+        np.full(len(pa_), W),
+    )
+    ref = [
+        float(mask_utils.iou([ref_poly(a)], [ref_poly(b)], [0])[0][0])
+        for a, b in zip(pa_, pb, strict=True)
+    ]
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+
+
+def test_region_pre_filter_is_exact_at_the_edge():
+    # b is a shifted right (or down) so that its points start 2 px before to 4 px after
+    # a's last point: rasterised pixels may still touch there, and the IoU must be
+    # pycocotools' own, to the bit
+    rng = np.random.default_rng(7)
+    pa_, pb = [], []
+    for _ in range(40):
+        pts = rng.uniform(5, 25, (int(rng.integers(3, 9)), 2))
+        for gap in np.arange(-2, 4.01, 0.25):
+            axis = int(rng.integers(0, 2))
+            shift = pts[:, axis].max() - pts[:, axis].min() + gap
+            moved = pts.copy()
+            moved[:, axis] += shift
+            pa_.append([pts.ravel().tolist()])
+            pb.append([moved.ravel().tolist()])
+    n = len(pa_)
+    got = g.iou_pairs(
+        labels([poly_row(p) for p in pa_]),
+        labels([poly_row(p) for p in pb]),
+        np.full(n, 60),
+        np.full(n, 70),
+    )
+    ref = [
+        float(mask_utils.iou([ref_poly(a, 60, 70)], [ref_poly(b, 60, 70)], [0])[0][0])
+        for a, b in zip(pa_, pb, strict=True)
+    ]
+    assert sum(r > 0 for r in ref) > 10  # the cases reach into the rasteriser's slack
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_iou_index_pairs_equal_the_matrix_entries():
+    rng = np.random.default_rng(3)
+    pa_ = [[list(rng.uniform(0, 45, 10))] for _ in range(7)]
+    pb = [[list(rng.uniform(0, 45, 8)), list(rng.uniform(0, 45, 6))] for _ in range(5)]
+    a, b = labels([poly_row(p) for p in pa_]), labels([poly_row(p) for p in pb])
+    matrix = g.iou_matrix(a, b, H, W)
+    ia, ib = np.nonzero(np.ones_like(matrix, dtype=bool))
+    got = g.iou_index_pairs(a, b, ia, ib, np.full(ia.size, H), np.full(ia.size, W))
+    np.testing.assert_array_equal(got, matrix[ia, ib])
+    # compared group by group (one pycocotools call per group): the same numbers
+    for groups in (ia % 3, np.zeros(ia.size, dtype=np.int64), np.arange(ia.size)):
+        grouped = g.iou_index_pairs(
+            a, b, ia, ib, np.full(ia.size, H), np.full(ia.size, W), groups=groups
+        )
+        np.testing.assert_array_equal(grouped, matrix[ia, ib])
+    with pytest.raises(GeometryError, match="as many rows"):
+        g.iou_index_pairs(a, b, ia, ib[:-1])
+
+
+def test_unusable_parts_and_far_points_rasterise_as_before():
+    # odd trailing values, NaN parts, two-point parts and a part far outside the image,
+    # mixed in one batch, give the masks of the one-polygon-at-a-time rasteriser
+    from lineage.geometry.polygons import _polygon_coco_rle
+
+    polys = [
+        [[1, 1, 30, 2, 15, 25, 99]],  # odd length: the trailing value is ignored
+        [[1, 1, float("nan"), 2, 15, 25], [5, 5, 20, 5, 20, 20]],  # a NaN part drops out
+        [[1, 1, 2, 2], [3, 3, 30, 3, 30, 30]],  # a two-point part covers nothing
+        [[0, 0, 1e9, 0, 1e9, 1e9, 0, 1e9]],  # reaches far out: clipped first
+        [[-5, -5, 60, -5, 60, 50]],  # beyond the image, not far
+        [[2, 2, 9, 2, 9, 9], [20, 20, 30, 20, 30, 30]],  # two parts, merged
+    ]
+    table = labels([{"shape": "polygon", "polygon": p} for p in polys])
+    rows = np.arange(len(polys))
+    got = g.iou_index_pairs(
+        table, table, rows, rows, np.full(len(polys), H), np.full(len(polys), W)
+    )
+    ref = [_polygon_coco_rle(p, H, W) for p in polys]
+    want = [float(mask_utils.iou([r], [r], [0])[0][0]) for r in ref]
+    np.testing.assert_array_equal(got, want)
+    from lineage.geometry.polygons import PolygonColumn
+
+    drawn = PolygonColumn(table.column("polygon"), len(polys)).rles(rows, H, W)
+    assert [mask_utils.decode(d).tolist() for d in drawn] == [
+        mask_utils.decode(r).tolist() for r in ref
+    ]
 
 
 @FAST

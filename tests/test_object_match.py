@@ -201,7 +201,8 @@ classes = st.sampled_from(["car", "dog", None])
 
 @st.composite
 def label_row(draw, plain_only: bool):
-    kind = "box" if plain_only else draw(st.sampled_from(["box"] * 6 + ["rot", "poly", "tag"]))
+    kinds = ["box"] * 6 + ["rot", "poly", "poly2", "mask", "kp", "tag"]
+    kind = "box" if plain_only else draw(st.sampled_from(kinds))
     cls = draw(classes)
     if kind == "tag":
         return {"shape": "classification", "class_name": cls or "night"}
@@ -209,6 +210,17 @@ def label_row(draw, plain_only: bool):
     if kind == "poly":
         parts = [[x, y, x + w, y, x, y + h]]
         return {"shape": "polygon", "polygon": parts, "bbox": [x, y, w, h], "class_name": cls}
+    if kind == "poly2":  # two parts; the file's bbox covers only the first
+        parts = [[x, y, x + w, y, x + w, y + h], [x + 2, y + 8, x + 9, y + 8, x + 2, y + 15]]
+        return {"shape": "polygon", "polygon": parts, "bbox": [x, y, w, h], "class_name": cls}
+    if kind == "mask":
+        m = np.zeros((40, 40), dtype=np.uint8)
+        m[int(y) : int(y + h), int(x) : int(x + w)] = 1
+        rle = geometry.rle_encode(m)
+        return {"shape": "mask", "mask_rle": rle, "bbox": [x, y, w, h], "class_name": cls}
+    if kind == "kp":
+        kps = [x, y, 2, x + w, y + h, 2, x + 1, y + 2, draw(st.sampled_from([0, 1, 2]))]
+        return {"shape": "keypoints", "keypoints": kps, "bbox": [x, y, w, h], "class_name": cls}
     row = {"shape": "box", "bbox": [x, y, w, h], "class_name": cls}
     if kind == "rot":
         row["rotation"] = draw(st.sampled_from([30.0, 360.0]))
@@ -228,11 +240,15 @@ def images(draw):
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(images(), st.sampled_from([0.3, 0.5, 0.75]))
-def test_match_many_equals_summing_match_objects(monkeypatch_batch, groups, threshold):
-    sizes = {image: (40, 40) for image, _, _ in groups}
+@given(images(), st.sampled_from([0.3, 0.5, 0.75]), st.booleans())
+def test_match_many_equals_summing_match_objects(monkeypatch_batch, groups, threshold, sized):
+    # with sizes, every image takes the batch path; without, images with masks take
+    # match_objects (the size then comes from the masks)
+    sizes = {image: (40, 40) for i, (image, _, _) in enumerate(groups) if sized or i % 2}
     s = match_many(iter(groups), iou_threshold=threshold, sizes=sizes)
-    per = [match_objects(a, b, threshold, 40, 40) for _, a, b in groups]
+    per = [
+        match_objects(a, b, threshold, *sizes.get(image, (None, None))) for image, a, b in groups
+    ]
     assert s.images == len(groups)
     assert s.tp == sum(r.tp for r in per)
     assert s.fp == sum(r.fp for r in per)
@@ -259,7 +275,7 @@ def test_match_many_equals_summing_match_objects(monkeypatch_batch, groups, thre
         for _, a, b in groups
         for t in (a, b)
     )
-    if all_plain:
+    if all_plain or sized:
         assert s.vectorised == len(groups)
 
 

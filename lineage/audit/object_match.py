@@ -44,7 +44,8 @@ from lineage.audit.agreement_stats import Agreement, cohen_kappa_result
 # class agreement; far below any IoU difference that matters.
 _CLASS_TIE_BREAK = 1e-9
 _BATCH = 4096  # images per vectorised batch
-_COLUMNS = ["shape", "bbox", "rotation", "class_name"]  # what the batch path reads
+# what the batch path reads (the box path: shape, bbox, rotation, class_name)
+_GEOMETRY_COLUMNS = ("shape", "bbox", "rotation", "polygon", "keypoints", "mask_rle", "class_name")
 
 
 @dataclass(frozen=True)
@@ -261,28 +262,50 @@ def _match_one(image, a, b, iou_threshold, sizes, totals: _Totals) -> None:
 def _match_batch(batch, iou_threshold, sizes, totals: _Totals) -> None:
     totals.images += len(batch)
     try:
-        plain, stacked = _stack(batch)
+        stacked = _stack(batch, sizes)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, KeyError):  # schemas differ
         # a batch whose tables cannot be stacked (or lack a column read) goes one by one
-        plain, stacked = np.zeros(len(batch), dtype=bool), None
-    if stacked is not None and plain.any():
-        _match_plain(plain, *stacked, iou_threshold, totals)  # type: ignore[call-arg]  # numpy/duckdb stubs
-    for idx in np.flatnonzero(~plain):
+        stacked = None
+    fast = np.zeros(len(batch), dtype=bool) if stacked is None else stacked.fast
+    if stacked is not None and fast.any():
+        _match_stacked(stacked, iou_threshold, totals)
+    for idx in np.flatnonzero(~fast):
         image, a, b = batch[idx]
         _match_one(image, a, b, iou_threshold, sizes, totals)
 
 
-def _stack(batch):
-    """The batch's objects as flat arrays, and which images hold plain boxes only.
+@dataclass
+class _Stacked:
+    """A batch's objects as two tables (rows grouped by image, in batch order), and what
+    the batch path needs of them."""
 
-    Returns ``(plain, (na, nb, box_a, box_b, class_a, class_b, names))``: objects per
-    image on each side, their boxes (rows grouped by image, in batch order), class
-    codes and the names of the codes.
-    """
+    a: pa.Table
+    b: pa.Table
+    na: np.ndarray  # objects per image on each side
+    nb: np.ndarray
+    plain: np.ndarray  # images whose objects are all plain boxes: box IoU only
+    fast: np.ndarray  # images the batch path matches (plain, or any shape at a known size)
+    box_a: np.ndarray
+    box_b: np.ndarray
+    class_a: np.ndarray  # class codes, one dictionary for both sides
+    class_b: np.ndarray
+    names: np.ndarray  # names by code (``names[-1]`` is None)
+    heights: np.ndarray  # image size per image (NaN: unknown)
+    widths: np.ndarray
+
+
+def _stack(batch, sizes) -> _Stacked:
+    """The batch's objects stacked, and which images hold plain boxes only.
+
+    An image with other shapes goes through the batch path too when its pairs' IoU is
+    what ``iou_matrix`` gives on it: always when its size is known, and when no mask
+    lends it one (``iou_matrix`` then reads the size off the masks, pairs do not)."""
     g = len(batch)
-    # concatenating is zero-copy; then one contiguous copy of the four columns read
-    big_a = pa.concat_tables([a for _, a, _ in batch]).select(_COLUMNS).combine_chunks()
-    big_b = pa.concat_tables([b for _, _, b in batch]).select(_COLUMNS).combine_chunks()
+    first = batch[0][1]
+    columns = [c for c in first.column_names if c in _GEOMETRY_COLUMNS]
+    # concatenating is zero-copy; then one contiguous copy of the columns read
+    big_a = pa.concat_tables([a for _, a, _ in batch]).select(columns).combine_chunks()
+    big_b = pa.concat_tables([b for _, _, b in batch]).select(columns).combine_chunks()
     img_a = np.repeat(np.arange(g), [a.num_rows for _, a, _ in batch])
     img_b = np.repeat(np.arange(g), [b.num_rows for _, _, b in batch])
     # classification rows are not objects: drop them (rows stay grouped by image)
@@ -295,9 +318,21 @@ def _stack(batch):
     plain = (np.bincount(img_a[~box_a.ok], minlength=g) == 0) & (
         np.bincount(img_b[~box_b.ok], minlength=g) == 0
     )
+    size = [sizes.get(image) if sizes is not None else None for image, _, _ in batch]
+    heights = np.array([s[0] if s else np.nan for s in size], dtype=np.float64)
+    widths = np.array([s[1] if s else np.nan for s in size], dtype=np.float64)
+    masked = np.zeros(g, dtype=bool)
+    for big, img in ((big_a, img_a), (big_b, img_b)):
+        if "mask_rle" in big.column_names:
+            has = big.column("mask_rle").is_valid().to_numpy(zero_copy_only=False)
+            masked |= np.bincount(img[has], minlength=g) > 0
+    known = (heights > 0) & (widths > 0)  # NaN: not known
+    fast = plain | known | ~masked
     na, nb = np.bincount(img_a, minlength=g), np.bincount(img_b, minlength=g)
     classes = _class_codes(big_a.column("class_name"), big_b.column("class_name"))
-    return plain, (na, nb, box_a.xywh, box_b.xywh, *classes)
+    return _Stacked(
+        big_a, big_b, na, nb, plain, fast, box_a.xywh, box_b.xywh, *classes, heights, widths
+    )
 
 
 def _class_codes(
@@ -314,27 +349,41 @@ def _class_codes(
     return codes[: len(a)], codes[len(a) :], names
 
 
-def _match_plain(
-    plain, na, nb, box_a, box_b, class_a, class_b, names, iou_threshold, totals
-) -> None:
-    """Match every plain-box image of a batch at once.
+def _match_stacked(st: _Stacked, iou_threshold: float, totals: _Totals) -> None:
+    """Match every image of a batch that the batch path takes, at once.
 
-    The IoU of every within-image pair comes from one vectorised call. Where no object
+    The IoU of every within-image pair comes from one vectorised call (box IoU for
+    plain-box images, ``geometry.iou_index_pairs`` for the others). Where no object
     has two candidate partners (the usual case) the candidates are the optimal
     matching; the other images get the Hungarian on their small block of the same IoUs.
     """
-    g = len(plain)
-    per = np.where(plain, na * nb, 0)  # pairs per image, laid out image by image
+    fast, na, nb = st.fast, st.na, st.nb
+    g = len(fast)
+    per = np.where(fast, na * nb, 0)  # pairs per image, laid out image by image
     first = np.cumsum(per) - per
     pair_img = np.repeat(np.arange(g), per)
     k = np.arange(len(pair_img)) - first[pair_img]
     ai = (np.cumsum(na) - na)[pair_img] + k // nb[pair_img]
     bi = (np.cumsum(nb) - nb)[pair_img] + k % nb[pair_img]
-    iou = geometry.box_iou_pairs(box_a[ai], box_b[bi])
+    iou = np.empty(len(pair_img))
+    boxes = st.plain[pair_img]
+    iou[boxes] = geometry.box_iou_pairs(st.box_a[ai[boxes]], st.box_b[bi[boxes]])
+    if not boxes.all():
+        other = ~boxes
+        iou[other] = geometry.iou_index_pairs(
+            st.a,
+            st.b,
+            ai[other],
+            bi[other],
+            st.heights[pair_img[other]],
+            st.widths[pair_img[other]],
+            groups=pair_img[other],
+        )
+    class_a, class_b = st.class_a, st.class_b
     cand = np.flatnonzero(iou >= iou_threshold)
     ca, cb, cimg = ai[cand], bi[cand], pair_img[cand]
-    twice = (np.bincount(ca, minlength=len(box_a)) > 1)[ca] | (
-        np.bincount(cb, minlength=len(box_b)) > 1
+    twice = (np.bincount(ca, minlength=len(class_a)) > 1)[ca] | (
+        np.bincount(cb, minlength=len(class_b)) > 1
     )[cb]
     contested = np.bincount(cimg[twice], minlength=g) > 0
     matched = [cand[~contested[cimg]]]  # indices into the pair arrays
@@ -345,16 +394,16 @@ def _match_plain(
         matched.append(np.array([block[i, j] for i, j in chosen], dtype=np.int64))
     pairs = np.concatenate(matched)
     ma, mb = class_a[ai[pairs]], class_b[bi[pairs]]
-    totals.vectorised += int(plain.sum())
-    totals.with_objects += int(np.count_nonzero(plain & ((na > 0) | (nb > 0))))
+    totals.vectorised += int(fast.sum())
+    totals.with_objects += int(np.count_nonzero(fast & ((na > 0) | (nb > 0))))
     totals.add(
-        int(na[plain].sum()),
-        int(nb[plain].sum()),
+        int(na[fast].sum()),
+        int(nb[fast].sum()),
         len(pairs),
         float(iou[pairs].sum()),
         int(np.count_nonzero(ma == mb)),
     )
-    totals.add_classes(names[ma], names[mb])
+    totals.add_classes(st.names[ma], st.names[mb])
 
 
 @dataclass(frozen=True)

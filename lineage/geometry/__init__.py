@@ -41,7 +41,7 @@ from lineage.geometry.keypoints import COCO_SIGMAS, DEFAULT_SIGMA, keypoints_bbo
 from lineage.geometry.polygons import polygon_area, polygon_bbox, polygon_to_rle
 from lineage.geometry.rle import rle_area, rle_bbox, rle_decode, rle_encode, rle_to_coco
 from lineage.geometry.segmentation import rle_from_coco
-from lineage.geometry.tables import iou_matrix, iou_pairs
+from lineage.geometry.tables import iou_index_pairs, iou_matrix, iou_pairs
 
 __all__ = [
     "COCO_SIGMAS",
@@ -49,6 +49,7 @@ __all__ = [
     "assign",
     "box_iou",
     "box_iou_pairs",
+    "iou_index_pairs",
     "iou_matrix",
     "iou_pairs",
     "keypoints_bbox",

@@ -103,3 +103,92 @@ def _clip_far(xy: np.ndarray, h: int, w: int) -> np.ndarray:
         keep = np.stack([inside, inside != inside_next], axis=1)
         xy = out[keep]
     return xy
+
+
+class PolygonColumn:
+    """A label table's ``polygon`` column as flat NumPy arrays, read once for many rows.
+
+    The per-row rules are those of ``_part_xy`` / ``polygon_bbox`` / ``_polygon_coco_rle``
+    (a part's trailing odd value is ignored; a part with a non-finite coordinate, or of
+    fewer than 3 points, covers nothing), computed over the whole column at once, so that
+    IoU of thousands of polygons costs C calls, not a Python loop over their points.
+    """
+
+    def __init__(self, column, n: int):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        self.n = n
+        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
+        self.nonempty = lengths > 0  # the row has a (possibly unusable) part
+        parts = pc.list_flatten(arr)
+        self.part_row = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+        plen = pc.fill_null(pc.list_value_length(parts), 0).to_numpy(zero_copy_only=False)
+        coords = pc.list_flatten(parts)
+        self.values = pc.fill_null(coords.cast("double"), np.nan).to_numpy(zero_copy_only=False)
+        self.start = np.cumsum(plen) - plen  # first value of each part in ``values``
+        self.size = plen // 2 * 2  # values that make points (a trailing odd one is ignored)
+        part_of = np.repeat(np.arange(len(plen)), plen)
+        pos = np.arange(len(self.values)) - self.start[part_of]
+        bad = (pos < self.size[part_of]) & ~np.isfinite(self.values)
+        finite = np.bincount(part_of[bad], minlength=len(plen)) == 0
+        self.finite = finite
+        self.usable = finite & (self.size >= 6)
+        self.has_region = np.bincount(self.part_row[self.usable], minlength=n) > 0
+        # envelope of every point of every finite part (polygon_bbox), and of usable parts
+        self.envelope = self._extent(finite & (self.size > 0), part_of, pos)
+        self.extent = self._extent(self.usable, part_of, pos)
+
+    def _extent(self, parts: np.ndarray, part_of: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """xywh of the points of ``parts`` per row; (0, 0, 0, 0) for rows without any."""
+        keep = parts[part_of] & (pos < self.size[part_of])
+        row = self.part_row[part_of[keep]]
+        vals, is_y = self.values[keep], (pos[keep] % 2).astype(bool)
+        lo = np.full((self.n, 2), np.inf)
+        hi = np.full((self.n, 2), -np.inf)
+        for axis, sel in ((0, ~is_y), (1, is_y)):
+            np.minimum.at(lo[:, axis], row[sel], vals[sel])
+            np.maximum.at(hi[:, axis], row[sel], vals[sel])
+        out = np.concatenate([lo, hi - lo], axis=1)
+        return np.where(np.isfinite(out), out, 0.0)
+
+    def rles(self, rows: np.ndarray, height: int, width: int) -> list[dict]:
+        """pycocotools RLEs of ``rows`` at the image size: ``_polygon_coco_rle`` of each,
+        with every part rasterised in one ``frPyObjects`` call."""
+        h, w = int(height), int(width)
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.flatnonzero(self.usable)
+        order = order[np.isin(self.part_row[order], rows)]
+        margin = _FAR * max(h, w, 1)
+        x, y, ew, eh = self.extent.T
+        far = (x < -margin) | (y < -margin) | (x + ew > w + margin) | (y + eh > h + margin)
+        parts: list[list[float]] = []
+        owner: list[int] = []
+        # the points of these parts as one Python list, sliced per part (much cheaper than
+        # a NumPy slice and tolist() per part)
+        starts, sizes = self.start[order], self.size[order]
+        offsets = np.cumsum(sizes) - sizes
+        take = np.repeat(starts - offsets, sizes) + np.arange(int(sizes.sum()))
+        flat = self.values[take].tolist()
+        for r, s, k in zip(
+            self.part_row[order].tolist(), offsets.tolist(), sizes.tolist(), strict=True
+        ):
+            if far[r]:  # reaches far outside the image: clipped first, as _polygon_coco_rle
+                xy = _clip_far(np.array(flat[s : s + k]).reshape(-1, 2), h, w)
+                if xy.size < 6:
+                    continue
+                parts.append(xy.ravel().tolist())
+            else:
+                parts.append(flat[s : s + k])
+            owner.append(r)
+        coded = mask_utils.frPyObjects(parts, h, w) if parts and h * w else []
+        mine: dict[int, list] = {}
+        for r, rle in zip(owner, coded, strict=True):
+            mine.setdefault(r, []).append(rle)
+        empty = _coco(_empty_rle(h, w))
+        out = []
+        for r in rows.tolist():
+            got = mine.get(r)
+            out.append(empty if not got else got[0] if len(got) == 1 else mask_utils.merge(got))
+        return out

@@ -19,7 +19,7 @@ from lineage.geometry.boxes import (
     box_iou_pairs,
 )
 from lineage.geometry.keypoints import _oks_matrix, _sigmas, keypoints_bbox
-from lineage.geometry.polygons import _part_xy, _polygon_coco_rle, polygon_bbox
+from lineage.geometry.polygons import PolygonColumn
 from lineage.geometry.rle import _coco, rle_bbox
 
 # Row kinds in a label table.
@@ -36,11 +36,12 @@ class _Rows:
         def pylist(name: str) -> list:
             return table.column(name).to_pylist() if name in cols else [None] * n
 
-        shapes, polys, kps, masks = (
-            pylist("shape"),
-            pylist("polygon"),
-            pylist("keypoints"),
-            pylist("mask_rle"),
+        shapes, kps, masks = pylist("shape"), pylist("keypoints"), pylist("mask_rle")
+        self.polys = PolygonColumn(
+            table.column("polygon")
+            if "polygon" in cols
+            else pa.nulls(n, pa.list_(pa.list_(pa.float64()))),
+            n,
         )
         rot = (
             table.column("rotation").to_numpy(zero_copy_only=False).astype(np.float64)
@@ -58,17 +59,22 @@ class _Rows:
         self.is_box = np.zeros(n, dtype=bool)
         self.rot = np.zeros(n)  # non-zero only for rotated boxes
         self.env = self.bbox.copy()
-        self.poly: list = [None] * n
         self.mask: list = [None] * n
         self.kps: list = [None] * n
         self.msize = np.full(n, -1, dtype=np.int64)
+        nonempty = self.polys.nonempty.tolist()
+        self._has_box = np.all(np.isfinite(self.bbox), axis=1).tolist()
+        self._has_region = self.polys.has_region.tolist()
         for i in range(n):
-            self._classify(i, shapes[i], polys[i], kps[i], masks[i], rot[i])
+            self._classify(i, shapes[i], nonempty[i], kps[i], masks[i], rot[i])
+        # where a region can have pixels: its usable parts' points (a mask: anywhere)
+        self.extent = np.where((self.kind == _REGION)[:, None], self.polys.extent, np.nan)
+        self.extent[[m is not None for m in self.mask]] = np.nan
         self.env_ok = np.all(np.isfinite(self.env), axis=1)
         self.env = np.where(np.isfinite(self.env), self.env, 0.0)
 
     def _classify(self, i: int, shape, poly, kps, mask, rot) -> None:
-        has_box = bool(np.all(np.isfinite(self.bbox[i])))
+        has_box = self._has_box[i]
         if shape is None:  # incoming tables may leave shape empty: read it off the columns
             shape = (
                 "mask"
@@ -92,11 +98,8 @@ class _Rows:
             return
         if poly and shape in ("polygon", "polyline", "points"):
             if not has_box:
-                self.env[i] = polygon_bbox(poly)
-            if shape == "polygon" and any(
-                (xy := _part_xy(p)) is not None and len(xy) >= 3 for p in poly
-            ):
-                self.poly[i] = poly
+                self.env[i] = self.polys.envelope[i]
+            if shape == "polygon" and self._has_region[i]:
                 self.kind[i] = _REGION
             else:
                 self.kind[i] = _BOX
@@ -120,15 +123,14 @@ class _Rows:
         rows = np.asarray(rows, dtype=np.int64)
         return np.where(self.env_ok[rows, None], self.env[rows], np.nan)
 
-    def region_rle(self, i: int, size: int, cache: dict) -> dict:
-        """Row i's region as a pycocotools RLE at image size ``size`` (a size key)."""
-        if self.mask[i] is not None:
-            return _coco(self.mask[i])
-        key = (i, size)
-        if key not in cache:
-            h, w = divmod(int(size), 1 << 32)
-            cache[key] = _polygon_coco_rle(self.poly[i], h, w)
-        return cache[key]
+    def region_rles(self, rows: np.ndarray, size: int) -> list[dict]:
+        """The regions of ``rows`` as pycocotools RLEs at image size ``size`` (a size key):
+        masks as stored, polygons rasterised together."""
+        h, w = divmod(int(size), 1 << 32)
+        rows = np.asarray(rows, dtype=np.int64)
+        drawn = [r for r in rows.tolist() if self.mask[r] is None]
+        rles = dict(zip(drawn, self.polys.rles(np.array(drawn, dtype=np.int64), h, w), strict=True))
+        return [_coco(self.mask[r]) if self.mask[r] is not None else rles[r] for r in rows.tolist()]
 
 
 def _size_key(h: Any, w: Any) -> int:
@@ -183,16 +185,10 @@ def iou_matrix(
     image = _image_size(height, width, ra, rb)
     size = _pair_size(ra.msize[:, None], rb.msize[None, :], np.int64(image))  # type: ignore[arg-type]  # numpy/duckdb stubs
     region = (ka == _REGION) & (kb == _REGION) & (size >= 0)
-    ca: dict = {}
-    cb: dict = {}
     for s in np.unique(size[region]):
         sel = region & (size == s)
         ia, ib = np.flatnonzero(sel.any(axis=1)), np.flatnonzero(sel.any(axis=0))
-        sub = mask_utils.iou(
-            [ra.region_rle(i, s, ca) for i in ia],  # type: ignore[arg-type]  # numpy/duckdb stubs
-            [rb.region_rle(j, s, cb) for j in ib],  # type: ignore[arg-type]  # numpy/duckdb stubs
-            [0] * len(ib),
-        )
+        sub = mask_utils.iou(ra.region_rles(ia, s), rb.region_rles(ib, s), [0] * len(ib))  # type: ignore[arg-type]  # numpy/duckdb stubs
         block = np.asarray(sub, dtype=np.float64).reshape(len(ia), len(ib))
         out[np.ix_(ia, ib)] = np.where(sel[np.ix_(ia, ib)], block, out[np.ix_(ia, ib)])
     # keypoints: OKS, grouped by skeleton length
@@ -220,38 +216,116 @@ def iou_pairs(
     """Similarity of ``a[i]`` with ``b[i]`` (e.g. two revisions of one label), (n,), by the
     rules of ``iou_matrix``; ``heights``/``widths`` give each pair's image size (0, NaN or
     None: unknown)."""
+    if a.num_rows != b.num_rows:
+        raise GeometryError(
+            f"iou_pairs needs row-aligned tables, got {a.num_rows} and {b.num_rows} rows"
+        )
+    rows = np.arange(a.num_rows)
+    return iou_index_pairs(a, b, rows, rows, heights, widths)
+
+
+def iou_index_pairs(
+    a: pa.Table,
+    b: pa.Table,
+    ia: np.ndarray,
+    ib: np.ndarray,
+    heights: np.ndarray | None = None,
+    widths: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """Similarity of ``a[ia[k]]`` with ``b[ib[k]]`` for every k, by the rules of
+    ``iou_matrix``; ``heights``/``widths`` per pair. A row in many pairs (the objects of
+    one image against each other) is read and rasterised once; ``groups`` (e.g. the
+    image of each pair) lets the regions of a group be compared in one call.
+
+    Regions whose points lie more than ``_APART`` pixels apart share no pixel, so their
+    IoU is 0 without rasterising; the others are rasterised together, per image size."""
     ra, rb = _Rows(a), _Rows(b)
-    if ra.n != rb.n:
-        raise GeometryError(f"iou_pairs needs row-aligned tables, got {ra.n} and {rb.n} rows")
-    out = box_iou_pairs(ra.env, rb.env)
-    if ra.n == 0:
+    ia, ib = np.asarray(ia, dtype=np.int64), np.asarray(ib, dtype=np.int64)
+    if groups is not None:
+        groups = np.asarray(groups)
+    if len(ia) != len(ib) or (groups is not None and len(groups) != len(ia)):
+        raise GeometryError(
+            f"iou_index_pairs needs as many rows of a as of b (and groups): {len(ia)}, {len(ib)}"
+        )
+    out = box_iou_pairs(ra.env[ia], rb.env[ib])
+    if len(ia) == 0:
         return out
-    ka, kb = ra.kind, rb.kind
-    rot = (ka == _BOX) & (kb == _BOX) & _rotated_pair(ra.rot, ra.is_box, rb.rot, rb.is_box)
+    ka, kb = ra.kind[ia], rb.kind[ib]
+    rot = (
+        (ka == _BOX)
+        & (kb == _BOX)
+        & _rotated_pair(ra.rot[ia], ra.is_box[ia], rb.rot[ib], rb.is_box[ib])
+    )
     if rot.any():
-        out[rot] = _rotated_iou_pairs(ra.bbox[rot], ra.rot[rot], rb.bbox[rot], rb.rot[rot])
-    image = _size_keys(heights, widths, ra.n)
-    size = _pair_size(ra.msize, rb.msize, image)
-    for i in np.flatnonzero((ka == _REGION) & (kb == _REGION) & (size >= 0)):
-        s = size[i]
-        res = mask_utils.iou([ra.region_rle(i, s, {})], [rb.region_rle(i, s, {})], [0])  # type: ignore[arg-type]  # numpy/duckdb stubs
-        out[i] = float(np.asarray(res).ravel()[0])
-    for i in np.flatnonzero((ka == _KEYPOINTS) & (kb == _KEYPOINTS)):
-        g, d = ra.kps[i], rb.kps[i]
+        i, j = ia[rot], ib[rot]
+        out[rot] = _rotated_iou_pairs(ra.bbox[i], ra.rot[i], rb.bbox[j], rb.rot[j])
+    size = _pair_size(ra.msize[ia], rb.msize[ib], _size_keys(heights, widths, len(ia)))
+    region = (ka == _REGION) & (kb == _REGION) & (size >= 0)
+    apart = _apart(ra.extent[ia], rb.extent[ib])
+    out[region & apart] = 0.0
+    todo = region & ~apart
+    for s in np.unique(size[todo]):
+        k = np.flatnonzero(todo & (size == s))
+        rows_a, at_a = np.unique(ia[k], return_inverse=True)
+        rows_b, at_b = np.unique(ib[k], return_inverse=True)
+        rles_a, rles_b = ra.region_rles(rows_a, s), rb.region_rles(rows_b, s)
+        out[k] = _rle_ious(rles_a, rles_b, at_a, at_b, at_a if groups is None else groups[k])
+    for k in np.flatnonzero((ka == _KEYPOINTS) & (kb == _KEYPOINTS)):
+        i, j = ia[k], ib[k]
+        g, d = ra.kps[i], rb.kps[j]
         if g.size == d.size:
-            k = g.size // 3
+            n = g.size // 3
             area = ra.env[i, 2] * ra.env[i, 3]
-            out[i] = _oks_matrix(
-                g.reshape(1, k, 3),
-                d.reshape(1, k, 3),
+            out[k] = _oks_matrix(
+                g.reshape(1, n, 3),
+                d.reshape(1, n, 3),
                 np.array([area]),
                 ra.ref_box([i]),
-                _sigmas(k, None),
+                _sigmas(n, None),
             )[0, 0]
     none_a, none_b = ka == _NONE, kb == _NONE
     out[none_a | none_b] = 0.0
     out[none_a & none_b] = 1.0
     return np.where(np.isfinite(out), out, 0.0)
+
+
+def _rle_ious(
+    rles_a: list, rles_b: list, at_a: np.ndarray, at_b: np.ndarray, key: np.ndarray
+) -> np.ndarray:
+    """IoU of ``rles_a[at_a[k]]`` with ``rles_b[at_b[k]]``: one pycocotools call per
+    value of ``key`` (an image: its regions of A against its regions of B, as a block;
+    pycocotools skips pairs whose boxes do not meet)."""
+    out = np.empty(len(at_a))
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    for lo, hi in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
+        k = order[lo:hi]
+        xs, ys = at_a[k], at_b[k]
+        ux, uy = np.unique(xs), np.unique(ys)
+        block = mask_utils.iou(  # type: ignore[arg-type]  # numpy/duckdb stubs
+            [rles_a[x] for x in ux.tolist()], [rles_b[y] for y in uy.tolist()], [0] * len(uy)
+        )
+        block = np.asarray(block, dtype=np.float64).reshape(len(ux), len(uy))
+        out[k] = block[np.searchsorted(ux, xs), np.searchsorted(uy, ys)]
+    return out
+
+
+# Regions whose points are further apart than this (pixels) share no pixel once
+# rasterised: pycocotools sets pixels within one of a polygon's points' range.
+_APART = 3.0
+
+
+def _apart(ea: np.ndarray, eb: np.ndarray) -> np.ndarray:
+    """Pairs of extents (xywh) that are more than ``_APART`` apart on x or y (NaN: never)."""
+    with np.errstate(invalid="ignore"):
+        return (
+            (ea[:, 0] + ea[:, 2] + _APART < eb[:, 0])
+            | (eb[:, 0] + eb[:, 2] + _APART < ea[:, 0])
+            | (ea[:, 1] + ea[:, 3] + _APART < eb[:, 1])
+            | (eb[:, 1] + eb[:, 3] + _APART < ea[:, 1])
+        )
 
 
 def _size_keys(heights, widths, n: int) -> np.ndarray:
