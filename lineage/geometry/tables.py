@@ -296,6 +296,14 @@ def _rle_ious(
     """IoU of ``rles_a[at_a[k]]`` with ``rles_b[at_b[k]]``: one pycocotools call per
     value of ``key`` (an image: its regions of A against its regions of B, as a block;
     pycocotools skips pairs whose boxes do not meet)."""
+    if len(np.unique(key)) == len(key):  # one pair per group (a diff): pair by pair
+        return np.array(
+            [
+                np.asarray(mask_utils.iou([rles_a[x]], [rles_b[y]], [0])).ravel()[0]  # type: ignore[arg-type]  # numpy/duckdb stubs
+                for x, y in zip(at_a.tolist(), at_b.tolist(), strict=True)
+            ],
+            dtype=np.float64,
+        )
     out = np.empty(len(at_a))
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]
