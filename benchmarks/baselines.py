@@ -14,6 +14,7 @@ NAME ARGS``, printing JSON), so its peak memory is its own.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -92,7 +93,13 @@ def pycocotools_load(path: Path) -> dict:
 
 
 def datumaro() -> str | None:
-    """The ``datum`` command, or None when Datumaro is not installed."""
+    """The ``datum`` command (``$DATUM``, else ``datum`` on PATH), or None when Datumaro
+    is not installed. Datumaro 1.13 pins pyarrow 24 and pandas 2, so it lives in a venv
+    of its own: ``python -m venv .datum && .datum/bin/pip install "datumaro[cli]==1.13.*"``,
+    then ``DATUM=.datum/bin/datum python -m benchmarks.run``."""
+    given = os.environ.get("DATUM")
+    if given:
+        return given if Path(given).is_file() else None
     return shutil.which("datum")
 
 
