@@ -101,15 +101,16 @@ LEFT JOIN passes p ON p.label_id = l.label_id AND p.revision = l.revision
 
 # With a checkpoint: its rows, unless a later event touched the label, plus the latest of
 # those later events. Reads then cost the live data plus the tail, not the whole log.
+# (No CTE for the tail: DuckDB materialises a CTE read twice with every column, and the
+# checkpoint's columns are then read whole too: count(*) at 1 M labels took 1.0 s, not 0.09 s.)
 LABELS_FROM_CHECKPOINT = """
-WITH tail AS (
+SELECT c.* REPLACE (c.attributes::JSON AS attributes)
+FROM label_state_raw c ANTI JOIN label_events_tail_raw t ON t.label_id = c.label_id
+UNION ALL BY NAME
+SELECT * FROM (
     SELECT * REPLACE (attributes::JSON AS attributes) FROM label_events_tail_raw
     QUALIFY row_number() OVER (PARTITION BY label_id ORDER BY revision DESC) = 1
-)
-SELECT c.* REPLACE (c.attributes::JSON AS attributes)
-FROM label_state_raw c ANTI JOIN tail t ON t.label_id = c.label_id
-UNION ALL BY NAME
-SELECT * FROM tail WHERE op <> 'delete'
+) WHERE op <> 'delete'
 """
 
 # Right after a checkpoint nothing follows it: the view is the checkpoint itself (a join
