@@ -247,16 +247,23 @@ def _rows(results: dict, sizes: Sizes) -> list[tuple[str, str, str, str]]:
     for key, ours in (("pandas_diff_adjacent", dc), ("pandas_diff_first_last", fc)):
         base = r.get(key, {})
         if "changed_labels" in base and "changes" in ours:
-            same = "agree" if base["changed_labels"] == ours["changes"] else "DIFFER"
+            # review-only changes do not show in the baseline's snapshots (no reviews)
+            comparable = ours["changes"] - ours.get("review_only_changes", 0)
+            same = "agree" if base["changed_labels"] == comparable else "DIFFER"
             row(
-                f"changed labels, lineage vs pandas ({key.split('_', 2)[2]})",
-                f"{ours['changes']:,}",
+                f"changed labels, lineage (without review-only) vs pandas ({key.split('_', 2)[2]})",
+                f"{comparable:,} ({ours['changes']:,} with review-only)",
                 f"{base['changed_labels']:,}",
                 same,
             )
     dm = r.get("datum_compare", {})
     if "status" in dm:
-        row("datum compare -m equality (20 k-label pair)", _why(dm))
+        ours = dm.get("lineage_seconds")
+        row(
+            "diff CLI (json) vs datum compare (20 k-label pair)",
+            f"{_fmt_s(ours)}, {dm.get('lineage_changes')} changes" if ours else "",
+            f"datum {dm['status']}: {dm.get('reason', '')}"[:110],
+        )
     else:
         row(
             "diff CLI (json) vs datum compare -m equality (20 k-label pair)",
