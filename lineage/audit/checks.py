@@ -598,9 +598,14 @@ def run_check(
     if sql is None or severity == "off":
         return None
     sql = sql.strip()
-    count = con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
-    rows = con.sql(
-        f"SELECT DISTINCT {check.key}::VARCHAR FROM ({sql}) ORDER BY 1 LIMIT {int(examples)}"
+    # one statement: DuckDB computes a CTE read twice once (the count and the examples
+    # used to be two queries, each running the check)
+    [(count, found)] = con.sql(
+        f"""WITH found AS ({sql})
+SELECT (SELECT count(*) FROM found) AS n,
+       (SELECT list(k ORDER BY k) FROM (
+            SELECT DISTINCT {check.key}::VARCHAR AS k FROM found ORDER BY 1 LIMIT {int(examples)}
+       )) AS examples"""
     ).fetchall()
     return Finding(
         check=check.id,
@@ -608,7 +613,7 @@ def run_check(
         severity=severity,
         subject=check.subject,
         count=int(count),
-        examples=[r[0] for r in rows],
+        examples=list(found or []),
         sql=sql,
         why=check.why,
     )
