@@ -188,7 +188,7 @@ def iou_matrix(
     for s in np.unique(size[region]):
         sel = region & (size == s)
         ia, ib = np.flatnonzero(sel.any(axis=1)), np.flatnonzero(sel.any(axis=0))
-        sub = mask_utils.iou(ra.region_rles(ia, s), rb.region_rles(ib, s), [0] * len(ib))  # type: ignore[arg-type]  # numpy/duckdb stubs
+        sub = mask_utils.iou(ra.region_rles(ia, s), rb.region_rles(ib, s), [0] * len(ib))
         block = np.asarray(sub, dtype=np.float64).reshape(len(ia), len(ib))
         out[np.ix_(ia, ib)] = np.where(sel[np.ix_(ia, ib)], block, out[np.ix_(ia, ib)])
     # keypoints: OKS, grouped by skeleton length
@@ -271,13 +271,13 @@ def iou_index_pairs(
         rows_b, at_b = np.unique(ib[k], return_inverse=True)
         rles_a, rles_b = ra.region_rles(rows_a, s), rb.region_rles(rows_b, s)
         out[k] = _rle_ious(rles_a, rles_b, at_a, at_b, at_a if groups is None else groups[k])
-    for k in np.flatnonzero((ka == _KEYPOINTS) & (kb == _KEYPOINTS)):
-        i, j = ia[k], ib[k]
+    for pair in np.flatnonzero((ka == _KEYPOINTS) & (kb == _KEYPOINTS)).tolist():
+        i, j = int(ia[pair]), int(ib[pair])
         g, d = ra.kps[i], rb.kps[j]
         if g.size == d.size:
             n = g.size // 3
             area = ra.env[i, 2] * ra.env[i, 3]
-            out[k] = _oks_matrix(
+            out[pair] = _oks_matrix(
                 g.reshape(1, n, 3),
                 d.reshape(1, n, 3),
                 np.array([area]),
@@ -299,7 +299,7 @@ def _rle_ious(
     if len(np.unique(key)) == len(key):  # one pair per group (a diff): pair by pair
         return np.array(
             [
-                np.asarray(mask_utils.iou([rles_a[x]], [rles_b[y]], [0])).ravel()[0]  # type: ignore[arg-type]  # numpy/duckdb stubs
+                np.asarray(mask_utils.iou([rles_a[x]], [rles_b[y]], [0])).ravel()[0]
                 for x, y in zip(at_a.tolist(), at_b.tolist(), strict=True)
             ],
             dtype=np.float64,
@@ -312,7 +312,7 @@ def _rle_ious(
         k = order[lo:hi]
         xs, ys = at_a[k], at_b[k]
         ux, uy = np.unique(xs), np.unique(ys)
-        block = mask_utils.iou(  # type: ignore[arg-type]  # numpy/duckdb stubs
+        block = mask_utils.iou(
             [rles_a[x] for x in ux.tolist()], [rles_b[y] for y in uy.tolist()], [0] * len(uy)
         )
         block = np.asarray(block, dtype=np.float64).reshape(len(ux), len(uy))
