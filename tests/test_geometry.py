@@ -368,6 +368,26 @@ def test_iou_index_pairs_equal_the_matrix_entries():
         g.iou_index_pairs(a, b, ia, ib[:-1])
 
 
+def test_polygon_column_reads_null_rows_and_slices():
+    # a null row whose offsets still span values (Arrow allows it), and a slice of it
+    from lineage.geometry.polygons import PolygonColumn
+
+    inner = pa.array(
+        [[0, 0, 10, 0, 10, 10], [1, 1, 2, 2, 3, 1], [5, 5, 6, 5, 6, 6]], pa.list_(pa.float64())
+    )
+    outer = pa.ListArray.from_arrays(
+        pa.array([0, 1, 2, 3], pa.int32()), inner, mask=pa.array([False, True, False])
+    )
+    col = PolygonColumn(outer, 3)
+    assert col.has_region.tolist() == [True, False, True]
+    assert col.extent.tolist() == [[0, 0, 10, 10], [0, 0, 0, 0], [5, 5, 1, 1]]
+    part = PolygonColumn(outer.slice(1), 2)
+    assert part.has_region.tolist() == [False, True]
+    assert part.extent.tolist() == [[0, 0, 0, 0], [5, 5, 1, 1]]
+    want = [mask_utils.decode(ref_poly([[5, 5, 6, 5, 6, 6]])).tolist()]
+    assert [mask_utils.decode(r).tolist() for r in part.rles(np.array([1]), H, W)] == want
+
+
 def test_unusable_parts_and_far_points_rasterise_as_before():
     # odd trailing values, NaN parts, two-point parts and a part far outside the image,
     # mixed in one batch, give the masks of the one-polygon-at-a-time rasteriser

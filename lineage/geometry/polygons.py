@@ -122,8 +122,8 @@ class PolygonColumn:
         self.n = n
         lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
         self.nonempty = lengths > 0  # the row has a (possibly unusable) part
-        parts = pc.list_flatten(arr)
-        self.part_row = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+        parts = pc.list_flatten(arr)  # a null row gives no parts, whatever its offsets span
+        self.part_row = np.repeat(np.arange(n), lengths)
         plen = pc.fill_null(pc.list_value_length(parts), 0).to_numpy(zero_copy_only=False)
         coords = pc.list_flatten(parts)
         self.values = pc.fill_null(coords.cast("double"), np.nan).to_numpy(zero_copy_only=False)
