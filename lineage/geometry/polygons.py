@@ -148,8 +148,13 @@ class PolygonColumn:
         lo = np.full((self.n, 2), np.inf)
         hi = np.full((self.n, 2), -np.inf)
         for axis, sel in ((0, ~is_y), (1, is_y)):
-            np.minimum.at(lo[:, axis], row[sel], vals[sel])
-            np.maximum.at(hi[:, axis], row[sel], vals[sel])
+            # a row's values are contiguous and rows come in order: reduce each run
+            rows, v = row[sel], vals[sel]
+            if len(rows) == 0:
+                continue
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            lo[rows[starts], axis] = np.minimum.reduceat(v, starts)
+            hi[rows[starts], axis] = np.maximum.reduceat(v, starts)
         out = np.concatenate([lo, hi - lo], axis=1)
         return np.where(np.isfinite(out), out, 0.0)
 
