@@ -680,3 +680,51 @@ def test_sliced_parse_reports_bad_records_by_global_index(tmp_path, slices):
     with pytest.raises(InputError) as err:
         coco.read(path, ImportOptions())
     assert (err.value.record, err.value.field) == ("annotations[5]", "bbox")
+
+
+def _many_with_bad_records() -> dict:
+    """The fixture's annotations ten times over (new ids), with bad records spread over
+    the slices: named by id, and by position (no id)."""
+    doc = fixture_doc()
+    anns = []
+    for k in range(10):
+        for a in copy.deepcopy(doc["annotations"]):
+            a["id"] = 1000 * (k + 1) + a["id"]
+            anns.append(a)
+    anns[3]["image_id"] = 999  # unknown image, named by id
+    anns[31]["id"], anns[31]["category_id"] = None, 999  # by position
+    anns[-2]["id"], anns[-2]["bbox"] = None, [1, 2]  # the last slice, by position
+    anns[47]["segmentation"] = "nope"
+    doc["annotations"] = anns
+    return doc
+
+
+def test_slices_read_in_workers_equal_one_process(tmp_path, slices, monkeypatch):
+    # lenient: the same labels and the same skipped records, in file order, with
+    # positional names counted over the whole file; strict: the first in file order
+    from lineage.formats.coco import workers
+
+    path = write_doc(tmp_path, _many_with_bad_records())
+    sliced = chunks.Chunked(path, 300)
+    assert len(sliced.bounds) > 10 and workers.workers(len(sliced.bounds)) >= 2
+    sliced.close()
+    lenient = ImportOptions(strict=False)
+    parallel = coco.read(path, lenient)
+    with pytest.raises(InputError) as first:
+        coco.read(path, ImportOptions())
+    monkeypatch.setattr(workers, "workers", lambda slices: 1)
+    alone = coco.read(path, lenient)
+    assert parallel.labels.equals(alone.labels)
+    assert parallel.skipped == alone.skipped
+    anns = _many_with_bad_records()["annotations"]
+    n = len(anns)
+    assert [(s.record, s.field) for s in parallel.skipped] == [
+        (f"annotation {anns[3]['id']}", "image_id"),
+        ("annotations[31]", "category_id"),
+        (f"annotation {anns[47]['id']}", "segmentation"),
+        (f"annotations[{n - 2}]", "bbox"),
+    ]
+    assert (first.value.record, first.value.field) == (
+        parallel.skipped[0].record,
+        parallel.skipped[0].field,
+    )

@@ -81,6 +81,15 @@ def record_name(ann_id: Any, index: int) -> str:
     return f"annotations[{index}]"
 
 
+def rebase_record(record: str, base: int) -> str:
+    """A record name given by a slice read on its own (positions from 0), as the whole
+    file names it (positions from the slice's first annotation, ``base``)."""
+    prefix = "annotations["
+    if base and record.startswith(prefix) and record.endswith("]"):
+        return record_name(None, int(record[len(prefix) : -1]) + base)
+    return record
+
+
 def collect(
     slices: Iterable[list], images: Images, cats: Categories, file: Path, errors: RecordErrors
 ) -> Columns:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lineage.errors import InputError
 from lineage.formats.base import Comparison, ImportBatch, ImportOptions, RecordErrors
-from lineage.formats.coco import chunks
+from lineage.formats.coco import chunks, workers
 from lineage.formats.coco.checks import problems
 from lineage.formats.coco.collect import collect
 from lineage.formats.coco.load import categories, images, parse, resolve, section
@@ -47,7 +47,7 @@ def _read(file: Path, options: ImportOptions, strict: bool) -> ImportBatch:
             chunked = None
         if chunked is not None:
             try:
-                return _batch(file, file, chunked.meta, chunked.annotations(), options, strict)
+                return _batch(file, file, chunked.meta, chunked, options, strict)
             except chunks.SplitFailed:
                 pass  # a cut fell inside a record: parse the document whole (below)
             finally:
@@ -69,16 +69,20 @@ def _batch(
     file: Path,
     meta_file: Path,
     meta: dict,
-    slices: Iterable[list],
+    slices: Iterable[list] | chunks.Chunked,
     options: ImportOptions,
     strict: bool,
 ) -> ImportBatch:
-    """Check and gather images, categories and annotations into an ImportBatch."""
+    """Check and gather images, categories and annotations into an ImportBatch (a large
+    file's slices are read in worker processes, see ``workers``)."""
     errors = RecordErrors(strict)
     imgs = images(meta, meta_file, errors)
     cats = categories(meta, meta_file, errors)
     meta.clear()
-    cols = collect(slices, imgs, cats, file, errors)
+    if isinstance(slices, chunks.Chunked):
+        cols = workers.collect_slices(slices, imgs, cats, file, errors)
+    else:
+        cols = collect(slices, imgs, cats, file, errors)
     found = fill_missing_boxes(cols)
     for row, problem in problems(cols, imgs, cats).items():
         found.setdefault(row, problem)

@@ -1,0 +1,134 @@
+"""Parse and read a large COCO file's annotation slices in worker processes.
+
+The per-annotation loop (``collect._collect``) is most of an import; the slices that
+``chunks.Chunked`` cuts are independent, so forked workers parse and read them side by
+side, each from the memory-mapped file it inherits, and hand back compact columns. The
+parent joins them in file order, so the result, and every error's record and order, is
+what one process reading the slices in turn gives: positional record names are rebased,
+and the errors are replayed through the import's own ``RecordErrors`` (strict raises at
+the first one in file order).
+
+Only where ``fork`` exists (Linux): the workers inherit the parsed images and categories
+and the mapping rather than receiving copies. Elsewhere, and for one slice or one core,
+the slices are read in this process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lineage.formats.base import RecordErrors
+from lineage.formats.coco.chunks import Chunked, SplitFailed
+from lineage.formats.coco.collect import Columns, _collect, collect, rebase_record
+from lineage.formats.coco.load import Categories, Images
+
+MAX_WORKERS = 4
+
+# What the forked workers read: set in the parent just before the fork.
+_SHARED: tuple[Chunked, Images, Categories, Path] | None = None
+
+
+class _Deferred:
+    """A worker's record errors, kept for the parent to replay in file order."""
+
+    strict = False
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, Any, str | None]] = []
+
+    def bad(self, message: str, *, file, record=None, field=None) -> None:
+        self.items.append(("bad", message, record, field))
+
+    def skip(self, message: str, *, file, record=None) -> None:
+        self.items.append(("skip", message, record, None))
+
+
+def workers(slices: int) -> int:
+    """How many processes read ``slices`` slices: up to the cores (at most MAX_WORKERS);
+    1 where fork is not available."""
+    if sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(slices, cores or 1, MAX_WORKERS))
+
+
+def collect_slices(
+    chunked: Chunked, images: Images, cats: Categories, file: Path, errors: RecordErrors
+) -> Columns:
+    """The annotations of every slice of ``chunked`` as one Columns, as ``collect`` gives
+    them (raises SplitFailed when a cut fell inside a record)."""
+    n = workers(len(chunked.bounds))
+    if n < 2:
+        return collect(chunked.annotations(), images, cats, file, errors)
+    global _SHARED
+    _SHARED = (chunked, images, cats, file)
+    pool = multiprocessing.get_context("fork").Pool(n, initializer=_quiet)
+    try:
+        out = Columns()
+        base = 0
+        for cols, found, count in pool.imap(_read_slice, range(len(chunked.bounds))):
+            for kind, message, record, field in found:
+                record = rebase_record(record, base)
+                if kind == "bad":
+                    errors.bad(message, file=file, record=record, field=field)
+                else:
+                    errors.skip(message, file=file, record=record)
+            _append(out, cols, base)
+            base += count
+        pool.close()
+        return out
+    finally:
+        pool.terminate()  # on an error or Ctrl-C the workers stop at once
+        pool.join()
+        _SHARED = None
+
+
+def _quiet() -> None:
+    """Workers leave Ctrl-C to the parent (which stops them), so none prints a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _read_slice(index: int) -> tuple[Columns, list, int]:
+    """Parse slice ``index`` and read it into Columns (row sources local to the slice)."""
+    assert _SHARED is not None
+    chunked, images, cats, file = _SHARED
+    a, b = chunked.bounds[index]
+    try:
+        anns = orjson.loads(b"[" + chunked._bytes[a:b] + b"]")
+    except orjson.JSONDecodeError:
+        raise SplitFailed from None
+    cols, found = Columns(), _Deferred()
+    _collect(anns, 0, cols, images, cats, file, found)  # type: ignore[arg-type]  # duck-typed errors
+    return cols, found.items, len(anns)
+
+
+def _append(out: Columns, part: Columns, base: int) -> None:
+    """Add a slice's rows to ``out``: row sources moved by ``base`` (the slice's first
+    annotation in the file), polygon part ends by the coordinates before them, and the
+    per-row dictionaries by the rows before them."""
+    rows, coords = len(out.src), len(out.poly)
+    out.src.extend(i + base for i in part.src)
+    out.ids.extend(part.ids)
+    out.image.extend(part.image)
+    out.category.extend(part.category)
+    out.bbox.extend(part.bbox)
+    out.has_bbox.extend(part.has_bbox)
+    out.poly.extend(part.poly)
+    out.part_end.extend(e + coords for e in part.part_end)
+    out.parts.extend(part.parts)
+    out.kp.extend(part.kp)
+    out.kp_len.extend(part.kp_len)
+    out.has_kp.extend(part.has_kp)
+    out.score.extend(part.score)
+    out.area.extend(part.area)
+    out.iscrowd.extend(part.iscrowd)
+    out.attributes.update({r + rows: v for r, v in part.attributes.items()})
+    for name, values in part.sparse.items():
+        out.sparse[name].update({r + rows: v for r, v in values.items()})
