@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -111,24 +112,20 @@ def _read_slice(index: int) -> tuple[Columns, list, int]:
 
 def _append(out: Columns, part: Columns, base: int) -> None:
     """Add a slice's rows to ``out``: row sources moved by ``base`` (the slice's first
-    annotation in the file), polygon part ends by the coordinates before them, and the
-    per-row dictionaries by the rows before them."""
+    annotation in the file), polygon part ends by the coordinates before them, the
+    per-row dictionaries by the rows before them; every other field (a buffer with
+    a fixed count per row, or per coordinate) is appended as it is."""
     rows, coords = len(out.src), len(out.poly)
-    out.src.extend(i + base for i in part.src)
-    out.ids.extend(part.ids)
-    out.image.extend(part.image)
-    out.category.extend(part.category)
-    out.bbox.extend(part.bbox)
-    out.has_bbox.extend(part.has_bbox)
-    out.poly.extend(part.poly)
-    out.part_end.extend(e + coords for e in part.part_end)
-    out.parts.extend(part.parts)
-    out.kp.extend(part.kp)
-    out.kp_len.extend(part.kp_len)
-    out.has_kp.extend(part.has_kp)
-    out.score.extend(part.score)
-    out.area.extend(part.area)
-    out.iscrowd.extend(part.iscrowd)
-    out.attributes.update({r + rows: v for r, v in part.attributes.items()})
-    for name, values in part.sparse.items():
-        out.sparse[name].update({r + rows: v for r, v in values.items()})
+    for f in fields(Columns):
+        mine, theirs = getattr(out, f.name), getattr(part, f.name)
+        if f.name == "src":
+            mine.extend(i + base for i in theirs)
+        elif f.name == "part_end":
+            mine.extend(e + coords for e in theirs)
+        elif f.name == "attributes":
+            mine.update({r + rows: v for r, v in theirs.items()})
+        elif f.name == "sparse":
+            for name, values in theirs.items():
+                mine.setdefault(name, {}).update({r + rows: v for r, v in values.items()})
+        else:
+            mine.extend(theirs)
