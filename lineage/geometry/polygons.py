@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pycocotools import mask as mask_utils
 
 from lineage.geometry.rle import _canonical_counts, _coco, _counts_from_string, _empty_rle, _rle
@@ -114,10 +116,7 @@ class PolygonColumn:
     IoU of thousands of polygons costs C calls, not a Python loop over their points.
     """
 
-    def __init__(self, column, n: int):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
+    def __init__(self, column: pa.Array | pa.ChunkedArray, n: int):
         arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         self.n = n
         lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
@@ -133,7 +132,6 @@ class PolygonColumn:
         pos = np.arange(len(self.values)) - self.start[part_of]
         bad = (pos < self.size[part_of]) & ~np.isfinite(self.values)
         finite = np.bincount(part_of[bad], minlength=len(plen)) == 0
-        self.finite = finite
         self.usable = finite & (self.size >= 6)
         self.has_region = np.bincount(self.part_row[self.usable], minlength=n) > 0
         # envelope of every point of every finite part (polygon_bbox), and of usable parts

@@ -67,9 +67,9 @@ class _Rows:
         self._has_region = self.polys.has_region.tolist()
         for i in range(n):
             self._classify(i, shapes[i], nonempty[i], kps[i], masks[i], rot[i])
-        # where a region can have pixels: its usable parts' points (a mask: anywhere)
-        self.extent = np.where((self.kind == _REGION)[:, None], self.polys.extent, np.nan)
-        self.extent[[m is not None for m in self.mask]] = np.nan
+        # where a region can have pixels: a polygon's usable points (a mask: anywhere)
+        drawn = (self.kind == _REGION) & np.array([m is None for m in self.mask], dtype=bool)
+        self.extent = np.where(drawn[:, None], self.polys.extent, np.nan)
         self.env_ok = np.all(np.isfinite(self.env), axis=1)
         self.env = np.where(np.isfinite(self.env), self.env, 0.0)
 

@@ -84,12 +84,16 @@ class Chunked:
 
     def annotations(self) -> Iterator[list]:
         """Each slice of the annotations array, parsed (raises SplitFailed on a bad cut)."""
-        for a, b in self.bounds:
-            try:
-                part = orjson.loads(b"[" + self._bytes[a:b] + b"]")
-            except orjson.JSONDecodeError:
-                raise SplitFailed from None
-            yield part
+        for index in range(len(self.bounds)):
+            yield self.parse(index)
+
+    def parse(self, index: int) -> list:
+        """Slice ``index`` of the annotations array, parsed (SplitFailed on a bad cut)."""
+        a, b = self.bounds[index]
+        try:
+            return orjson.loads(b"[" + self._bytes[a:b] + b"]")
+        except orjson.JSONDecodeError:
+            raise SplitFailed from None
 
     def close(self) -> None:
         if self._map is not None:

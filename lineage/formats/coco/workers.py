@@ -23,10 +23,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from lineage.formats.base import RecordErrors
-from lineage.formats.coco.chunks import Chunked, SplitFailed
+from lineage.formats.coco.chunks import Chunked
 from lineage.formats.coco.collect import Columns, _collect, collect, rebase_record
 from lineage.formats.coco.load import Categories, Images
 
@@ -39,16 +37,11 @@ _SHARED: tuple[Chunked, Images, Categories, Path] | None = None
 class _Deferred:
     """A worker's record errors, kept for the parent to replay in file order."""
 
-    strict = False
-
     def __init__(self) -> None:
-        self.items: list[tuple[str, str, Any, str | None]] = []
+        self.items: list[tuple[str, Any, str | None]] = []
 
     def bad(self, message: str, *, file, record=None, field=None) -> None:
-        self.items.append(("bad", message, record, field))
-
-    def skip(self, message: str, *, file, record=None) -> None:
-        self.items.append(("skip", message, record, None))
+        self.items.append((message, record, field))
 
 
 def workers(slices: int) -> int:
@@ -64,7 +57,7 @@ def collect_slices(
     chunked: Chunked, images: Images, cats: Categories, file: Path, errors: RecordErrors
 ) -> Columns:
     """The annotations of every slice of ``chunked`` as one Columns, as ``collect`` gives
-    them (raises SplitFailed when a cut fell inside a record)."""
+    them (raises chunks.SplitFailed when a cut fell inside a record)."""
     n = workers(len(chunked.bounds))
     if n < 2:
         return collect(chunked.annotations(), images, cats, file, errors)
@@ -75,12 +68,8 @@ def collect_slices(
         out = Columns()
         base = 0
         for cols, found, count in pool.imap(_read_slice, range(len(chunked.bounds))):
-            for kind, message, record, field in found:
-                record = rebase_record(record, base)
-                if kind == "bad":
-                    errors.bad(message, file=file, record=record, field=field)
-                else:
-                    errors.skip(message, file=file, record=record)
+            for message, record, field in found:
+                errors.bad(message, file=file, record=rebase_record(record, base), field=field)
             _append(out, cols, base)
             base += count
         pool.close()
@@ -100,11 +89,7 @@ def _read_slice(index: int) -> tuple[Columns, list, int]:
     """Parse slice ``index`` and read it into Columns (row sources local to the slice)."""
     assert _SHARED is not None
     chunked, images, cats, file = _SHARED
-    a, b = chunked.bounds[index]
-    try:
-        anns = orjson.loads(b"[" + chunked._bytes[a:b] + b"]")
-    except orjson.JSONDecodeError:
-        raise SplitFailed from None
+    anns = chunked.parse(index)
     cols, found = Columns(), _Deferred()
     _collect(anns, 0, cols, images, cats, file, found)  # type: ignore[arg-type]  # duck-typed errors
     return cols, found.items, len(anns)
