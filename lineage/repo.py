@@ -12,20 +12,21 @@ from __future__ import annotations
 import getpass
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 
 from lineage.errors import InputError, RepoError
-from lineage.formats.base import ImportOptions, RecordErrors, Skipped
+from lineage.formats.base import ImportBatch, ImportOptions, PartsFailed, RecordErrors, Skipped
 from lineage.store import checkpoint, duck, ids, staging
 from lineage.store import schema as schemas
-from lineage.store.files import sha256, write_parquet
+from lineage.store.files import sha256, write_parquet, write_parquet_batches
 from lineage.store.layout import CONFIG_FILE, WORK_DIR, Layout, store_path
 from lineage.store.lock import write_lock
 from lineage.store.scratch import drop_scratch, memory_limit, scratch_dir
@@ -54,6 +55,11 @@ if TYPE_CHECKING:
     from lineage.versioning.versions import VersionTables
 
 Progress = Callable[[str, int, int | None], None]
+
+
+# labels per part when a large file is imported in parts (ImportOptions.part_rows): a
+# part's tables and checks take a few hundred MB, whatever the file's size
+PART_ROWS = 250_000
 
 
 @dataclass
@@ -641,7 +647,7 @@ class Repo:
         self,
         txn_id: str,
         kind: str,
-        tables: dict[str, pa.Table],
+        tables: dict[str, staging.Rows | None],
         *,
         message: str,
         fmt: str | None,
@@ -699,24 +705,45 @@ class Repo:
         ``mode="patch"``, ``annotator_map=`` a dict or a CSV file, ...): who, which
         guideline, how to match and whether labels missing from the file are deleted
         (``mode``). ``dry_run``: stage nothing; the result's ``events`` are the label
-        events it would stage."""
+        events it would stage. A large file onto images that hold no labels yet is read,
+        checked and staged in parts (``ImportOptions.part_rows``), in bounded memory."""
         from lineage import formats
-        from lineage.formats.validate import validate_batch
-        from lineage.store import ingest  # imported here: read-only commands start faster
 
         path = Path(path)
         if not path.exists():
             raise InputError("no such file or folder", file=path)
         options = _import_options(options, fields)
-        strict, match, mode = options.strict, options.match, options.mode
-        iou_threshold = options.iou_threshold
         fmt = formats.detect(path) if fmt == "auto" else fmt
         _tick(progress, "reading", 0, None)
+        if not dry_run and options.part_rows is None:
+            options = replace(options, part_rows=PART_ROWS)
         batch = formats.get(fmt).read(path, options)
-        mode = mode or _default_mode(fmt, batch.labels)
+        if batch.rest is not None:
+            try:
+                return self._import_in_parts(
+                    fmt, path, batch, batch.rest, options, message, progress
+                )
+            except PartsFailed:
+                options = replace(options, part_rows=None)  # nothing staged: read it whole
+                batch = formats.get(fmt).read(path, options)
+        return self._import_whole(fmt, path, batch, options, message, progress, dry_run)
+
+    def _import_whole(
+        self,
+        fmt: str,
+        path: Path,
+        batch: ImportBatch,
+        options: ImportOptions,
+        message: str | None,
+        progress: Progress | None,
+        dry_run: bool,
+    ) -> TxnResult:
+        from lineage.formats.validate import validate_batch
+        from lineage.store import ingest  # imported here: read-only commands start faster
+
+        mode = options.mode or _default_mode(fmt, batch.labels)
         _tick(progress, "matching", batch.labels.num_rows, None)
-        labels = ingest.fill_defaults(batch.labels, options)
-        batch.labels = labels
+        batch.labels = ingest.fill_defaults(batch.labels, options)
         with self._writing():
             with self.at(None) as snap:
                 con = snap.con
@@ -724,33 +751,24 @@ class Repo:
                     duck.connect(),
                     batch,
                     file=str(path),
-                    errors=RecordErrors(strict),
+                    errors=RecordErrors(options.strict),
                     known_sizes=snap.arrow("SELECT asset_id, width, height FROM assets"),
                 )
-                labels = batch.labels
-                ingest.check_guidelines(con, labels, str(path), batch.record_names)
+                ingest.check_guidelines(con, batch.labels, str(path), batch.record_names)
                 txn_id = ids.time_id("t")
                 events, report = ingest.label_events(
                     con,
                     batch,
                     txn_id=txn_id,
                     mode=mode,
-                    match=match,
-                    iou_threshold=iou_threshold,
+                    match=options.match,
+                    iou_threshold=options.iou_threshold,
                     file=str(path),
                 )
-                tables = {"label_events": events}
-                for table, key in (
-                    ("assets", "asset_id"),
-                    ("categories", "class_name"),
-                    ("annotators", "annotator_id"),
-                ):
-                    incoming = getattr(batch, table)
-                    if table == "annotators" and incoming is not None and options.annotator_map:
-                        incoming = ingest.map_annotators(
-                            incoming, "annotator_id", options.annotator_map
-                        )
-                    tables[table] = ingest.changed_rows(con, table, incoming, key)
+                tables: dict[str, staging.Rows | Path | None] = {
+                    "label_events": events,
+                    **_import_tables(con, batch, options),
+                }
                 if batch.reviews is not None and batch.reviews.num_rows:
                     reviews = ingest.map_annotators(
                         batch.reviews, "reviewer_id", options.annotator_map
@@ -758,57 +776,151 @@ class Repo:
                     tables["reviews"] = ingest.resolve_reviews(
                         con, reviews, events, txn_id=txn_id, file=str(path)
                     )
-            result = TxnResult(
-                None,
-                created=report.created,
-                updated=report.updated,
-                deleted=report.deleted,
-                unchanged=report.unchanged,
-                matched_by=report.matched_by,
-                moved_iou=report.moved_iou,
-                skipped=list(batch.skipped),
-                notes=list(batch.notes),
-                mode=mode,
-            )
             gone = events.filter(pa.compute.equal(events.column("op"), "delete"))
+            result = _import_result(batch, report, mode)
             result.deleted_assets = len(set(gone.column("asset_id").to_pylist()))
             if dry_run:
                 result.events = events
                 result.notes.append("dry run: nothing staged")
                 return result
-            tables = {
-                k: _with_txn(v, txn_id) for k, v in tables.items() if v is not None and v.num_rows
-            }
-            if not tables:
-                result.notes.append("nothing changed: no transaction staged")
-                return result
-            counts = {k: v.num_rows for k, v in tables.items()}
-            counts.update(created=report.created, updated=report.updated, deleted=report.deleted)
-            opts = {
-                "format": fmt,
-                "mode": mode,
-                "match": match,
-                "iou_threshold": iou_threshold,
-                "annotator": options.annotator,
-                "guideline": options.guideline,
-                "source": options.source,
-                "model_version": options.model_version,
-                "strict": strict,
-            }
-            self._stage(
-                txn_id,
-                "import",
-                tables,
-                message=message or f"import {fmt} {path.name}",
-                fmt=fmt,
-                files=batch.source_files or [path],
-                options=opts,
-                counts=counts,
+            return self._stage_import(
+                txn_id, fmt, path, batch, options, mode, tables, result, message, progress
             )
-            result.txn_id = txn_id
-            result.rows = counts
-            _tick(progress, "staged", batch.labels.num_rows, batch.labels.num_rows)
+
+    def _import_in_parts(
+        self,
+        fmt: str,
+        path: Path,
+        batch: ImportBatch,
+        rest: Generator[ImportBatch, None, None],
+        options: ImportOptions,
+        message: str | None,
+        progress: Progress | None,
+    ) -> TxnResult:
+        """A file read in parts onto images that hold no labels yet: every record is a new
+        label, so each part is filled, checked, resolved and written on its own, and
+        memory holds one part whatever the file's size. Raises PartsFailed, with nothing
+        staged, when the file must be read whole (labels to match or delete, label ids,
+        reviews)."""
+        from lineage.formats.validate import validate_batch
+        from lineage.store import ingest
+        from lineage.store.identity import MatchReport
+
+        file, mode = str(path), options.mode or _default_mode(fmt, batch.labels)
+        with closing(rest), self._writing(), self.at(None) as snap:
+            con = snap.con
+            if batch.reviews is not None or ingest.has_labels(con, batch.assets):
+                raise PartsFailed
+            sizes = snap.arrow("SELECT asset_id, width, height FROM assets")
+            dropped: set[str] = set()
+            done = 0
+
+            def prepare(part: ImportBatch) -> None:
+                nonlocal sizes, dropped, done
+                part.labels = ingest.fill_defaults(part.labels, options)
+                errors = RecordErrors(options.strict)
+                dropped = validate_batch(
+                    duck.connect(),
+                    part,
+                    file=file,
+                    errors=errors,
+                    known_sizes=sizes,
+                    dropped_assets=dropped,
+                )
+                if part is batch and batch.assets is not None and batch.assets.num_rows:
+                    own = batch.assets.select(["asset_id", "width", "height"])
+                    sizes = pa.concat_tables([own, sizes], promote_options="permissive")
+                ingest.check_guidelines(con, part.labels, file)
+                done += part.labels.num_rows
+                _tick(progress, "matching", done, None)
+
+            txn_id = ids.time_id("t")
+            report = MatchReport()
+            work = scratch_dir(self.layout) or self.layout.work
+            try:
+                events_file = work / f"{txn_id}-label_events.parquet"
+                stream = ingest.fresh_events(
+                    con,
+                    chain([batch], rest),
+                    prepare=prepare,
+                    report=report,
+                    txn_id=txn_id,
+                    mode=mode,
+                    match=options.match,
+                    iou_threshold=options.iou_threshold,
+                    file=file,
+                )
+                _, written = write_parquet_batches(
+                    events_file,
+                    schemas.schema("label_events"),
+                    (schemas.conform("label_events", e) for e in stream),
+                )
+                tables: dict[str, staging.Rows | Path | None] = {
+                    "label_events": events_file if written else None,
+                    **_import_tables(con, batch, options),
+                }
+                result = _import_result(batch, report, mode)
+                return self._stage_import(
+                    txn_id, fmt, path, batch, options, mode, tables, result, message, progress
+                )
+            finally:
+                if work != self.layout.work:
+                    drop_scratch(work)
+
+    def _stage_import(
+        self,
+        txn_id: str,
+        fmt: str,
+        path: Path,
+        batch: ImportBatch,
+        options: ImportOptions,
+        mode: str,
+        tables: dict[str, staging.Rows | Path | None],
+        result: TxnResult,
+        message: str | None,
+        progress: Progress | None,
+    ) -> TxnResult:
+        """Stage an import's tables (label events already carry ``txn_id``) with its
+        transaction record; nothing when nothing changed."""
+        staged = {
+            k: v if isinstance(v, Path) else _with_txn(v, txn_id)
+            for k, v in tables.items()
+            if isinstance(v, Path) or (isinstance(v, pa.Table) and v.num_rows)
+        }
+        if not staged:
+            result.notes.append("nothing changed: no transaction staged")
             return result
+        counts = {
+            k: staging.row_count(v) if isinstance(v, Path) else v.num_rows
+            for k, v in staged.items()
+        }
+        counts.update(created=result.created, updated=result.updated, deleted=result.deleted)
+        opts = {
+            "format": fmt,
+            "mode": mode,
+            "match": options.match,
+            "iou_threshold": options.iou_threshold,
+            "annotator": options.annotator,
+            "guideline": options.guideline,
+            "source": options.source,
+            "model_version": options.model_version,
+            "strict": options.strict,
+        }
+        self._stage(
+            txn_id,
+            "import",
+            staged,
+            message=message or f"import {fmt} {path.name}",
+            fmt=fmt,
+            files=batch.source_files or [path],
+            options=opts,
+            counts=counts,
+        )
+        result.txn_id = txn_id
+        result.rows = counts
+        total = result.created + result.updated + result.unchanged
+        _tick(progress, "staged", total, total)
+        return result
 
     def import_reviews(self, path: str | Path, *, message: str | None = None) -> TxnResult:
         """Stage the review passes of a CSV file as one transaction."""
@@ -1018,23 +1130,21 @@ class Repo:
             self._stage_checkpoint(message)
         return self.commit(message, tag=tag)
 
-    def _stage_checkpoint(self, message: str) -> None:
-        with self.at(None) as snap:
-            table, covers = checkpoint.state(snap)
-        self._stage_checkpoint_table(table, covers, message)
-
-    def _stage_checkpoint_table(self, table: pa.Table, covers: list[str], message: str) -> None:
-        self._stage(
-            ids.time_id("t"),
-            "compact",
-            {schemas.CHECKPOINTS: table},
-            message=message,
-            fmt=None,
-            files=[],
-            options={},
-            counts={"checkpoint_rows": table.num_rows},
-            meta={"covers": covers},
-        )
+    def _stage_checkpoint(self, message: str, files: RevisionFiles | None = None) -> None:
+        """Stage a checkpoint of the work state (or of ``files``), streamed to disk."""
+        with self.at(None) if files is None else self._open(files) as snap:
+            rows, live, covers = checkpoint.state(snap)
+            self._stage(
+                ids.time_id("t"),
+                "compact",
+                {schemas.CHECKPOINTS: rows},
+                message=message,
+                fmt=None,
+                files=[],
+                options={},
+                counts={"checkpoint_rows": live},
+                meta={"covers": covers},
+            )
 
     def discard(self) -> int:
         """Drop everything staged; returns how many transactions were dropped."""
@@ -1261,9 +1371,7 @@ class Repo:
             if any(rel.startswith(f"{schemas.CHECKPOINTS}/") for rel in both.added):
                 # the newest checkpoint is the merged branch's alone: write one of both
                 both.files.staged = staging.staged(self.layout.staging)
-                with self._open(both.files) as snap:
-                    table, covers = checkpoint.state(snap)
-                self._stage_checkpoint_table(table, covers, "checkpoint after merge")
+                self._stage_checkpoint("checkpoint after merge", both.files)
             result = committing.commit(
                 self.layout,
                 self.git,
@@ -1511,6 +1619,38 @@ def _checkpoint_settings(config: dict[str, Any]) -> tuple[float, int]:
             f"{CONFIG_FILE}, field 'store.checkpoint_min_events': {least!r} is not a whole number >= 0"
         )
     return float(ratio), least
+
+
+def _import_tables(con: Any, batch: ImportBatch, options: ImportOptions) -> dict[str, pa.Table]:
+    """The assets, categories and annotators an import adds or changes."""
+    from lineage.store import ingest
+
+    tables = {}
+    for table, key in (
+        ("assets", "asset_id"),
+        ("categories", "class_name"),
+        ("annotators", "annotator_id"),
+    ):
+        incoming = getattr(batch, table)
+        if table == "annotators" and incoming is not None and options.annotator_map:
+            incoming = ingest.map_annotators(incoming, "annotator_id", options.annotator_map)
+        tables[table] = ingest.changed_rows(con, table, incoming, key)
+    return tables
+
+
+def _import_result(batch: ImportBatch, report: Any, mode: str) -> TxnResult:
+    return TxnResult(
+        None,
+        created=report.created,
+        updated=report.updated,
+        deleted=report.deleted,
+        unchanged=report.unchanged,
+        matched_by=report.matched_by,
+        moved_iou=report.moved_iou,
+        skipped=list(batch.skipped),
+        notes=list(batch.notes),
+        mode=mode,
+    )
 
 
 def _default_mode(fmt: str, labels: pa.Table) -> str:

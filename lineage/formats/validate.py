@@ -149,17 +149,20 @@ def validate_batch(
     file: str,
     errors,
     known_sizes: pa.Table | None = None,
-) -> None:
+    dropped_assets: set[str] | None = None,
+) -> set[str]:
     """Checks every format's batch passes, whatever its reader checked: asset ids that
     are safe relative paths, positive image sizes, and shapes inside their image (within
     ``OUTSIDE_TOLERANCE``), using the sizes of the batch's assets, else ``known_sizes``
     (asset_id, width, height of the store). Strict: the first bad record raises; lenient
     (``errors.strict`` off): bad records (and the labels of bad assets) are dropped from
-    ``batch`` and reported."""
-    dropped_assets: set[str] = set()
+    ``batch`` and reported. Returns the assets dropped; a later part of a file read in
+    parts (no assets of its own) passes them as ``dropped_assets``, and its file's
+    sizes within ``known_sizes``."""
+    dropped_assets = set(dropped_assets or ())
     if batch.assets is not None and batch.assets.num_rows:
         keep = _check(con, batch.assets, ASSET_CHECKS, file, errors, lambda r, a: f"asset {a}")
-        dropped_assets = set(batch.assets.column("asset_id").to_pylist()) - set(
+        dropped_assets |= set(batch.assets.column("asset_id").to_pylist()) - set(
             batch.assets.filter(keep).column("asset_id").to_pylist()
         )
         batch.assets = batch.assets.filter(keep)
@@ -196,6 +199,7 @@ def validate_batch(
             batch.record_names = [n for n, k in zip(names, keep.to_pylist(), strict=True) if k]
     batch.skipped += errors.skipped
     errors.skipped = []
+    return dropped_assets
 
 
 def _check(con, table: pa.Table, checks, file, errors, record, *, sized: bool = False):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from lineage.store.files import ROW_GROUP
+
 DEFAULT_RATIO = 0.1
 MIN_EVENTS = 10_000  # below this, sorting through the log costs nothing worth a copy
 
@@ -21,14 +23,17 @@ QUALIFY row_number() OVER (PARTITION BY label_id ORDER BY revision DESC) = 1
 """
 
 
-def state(snap) -> tuple[pa.Table, list[str]]:
-    """The live labels of a work-state snapshot, and the label_events segments they cover
-    (``self`` stands for the segment the coming commit writes)."""
-    table = snap.con.sql(STATE_SQL).to_arrow_table()
+def state(snap) -> tuple[pa.RecordBatchReader, int, list[str]]:
+    """The live labels of a work-state snapshot as a stream (a checkpoint of millions of
+    labels is written as it is read, never held whole), how many there are, and the
+    label_events segments they cover (``self`` stands for the segment the coming commit
+    writes). Read the stream while ``snap`` is open."""
+    live = snap.con.sql("SELECT count(*) FROM labels").fetchall()[0][0]
+    rows = snap.con.sql(STATE_SQL).to_arrow_reader(ROW_GROUP)
     covers = [s.segment_id for s in snap.files.segments if s.table == "label_events"]
     if snap.files.staged:
         covers.append("self")
-    return table, covers
+    return rows, live, covers
 
 
 def needed(snap, ratio: float, min_events: int = MIN_EVENTS) -> bool:

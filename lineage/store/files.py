@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,32 +33,53 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def write_parquet(path: Path, table: pa.Table) -> str:
-    """Write ``table`` durably to ``path`` (temp file, fsync, rename); returns its SHA-256."""
+PARQUET_OPTIONS = {"compression": "zstd", "write_page_checksum": True}
+
+
+@contextmanager
+def durable(path: Path) -> Iterator[Path]:
+    """A temp file beside ``path`` to write; when the block ends it is fsynced and renamed
+    to ``path`` (on an error it is removed and ``path`` is untouched)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    pq.write_table(
-        table, tmp, compression="zstd", write_page_checksum=True, row_group_size=ROW_GROUP
-    )
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    digest = sha256(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     fsync_dir(path.parent)
-    return digest
+
+
+def write_parquet(path: Path, table: pa.Table) -> str:
+    """Write ``table`` durably to ``path`` (temp file, fsync, rename); returns its SHA-256."""
+    with durable(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP, **PARQUET_OPTIONS)
+    return sha256(path)
+
+
+def write_parquet_batches(
+    path: Path, schema: pa.Schema, batches: Iterable[pa.Table | pa.RecordBatch]
+) -> tuple[str, int]:
+    """Write ``batches`` (each cast to ``schema``) durably to ``path`` as they come, so
+    memory holds one batch, not the table; returns its SHA-256 and row count."""
+    rows = 0
+    with durable(path) as tmp, pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS) as writer:
+        for batch in batches:
+            if batch.num_rows:
+                writer.write(batch, row_group_size=ROW_GROUP)
+                rows += batch.num_rows
+    return sha256(path), rows
 
 
 def copy_file(source: Path, path: Path) -> None:
     """Copy ``source`` durably to ``path`` (temp file, fsync, rename)."""
     import shutil
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    shutil.copyfile(source, tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    with durable(path) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def within(path: str | Path, *roots: Path) -> bool:

@@ -40,6 +40,16 @@ class MatchReport:
     matched_by: dict[str, int] = field(default_factory=dict)
     moved_iou: list[float] = field(default_factory=list)  # IoU of IoU-matched updates
 
+    def add(self, other: MatchReport) -> None:
+        """Count ``other`` (another part of the same import) in."""
+        self.created += other.created
+        self.updated += other.updated
+        self.deleted += other.deleted
+        self.unchanged += other.unchanged
+        for how, n in other.matched_by.items():
+            self.matched_by[how] = self.matched_by.get(how, 0) + n
+        self.moved_iou += other.moved_iou
+
 
 def resolve(
     incoming: pa.Table,

@@ -9,6 +9,7 @@ re-exports them for format authors.
 from __future__ import annotations
 
 import json
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ class ImportOptions:
     # kept. None: snapshot, but patch for a native file that names label ids or deletes
     mode: str | None = None
     iou_threshold: float = 0.5  # IoU matching: below this a label is new, not moved
+    # a reader that can (COCO, large files) hands a file over in parts of about this many
+    # labels (ImportBatch.rest), so memory holds one part; None: the whole file at once
+    part_rows: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -115,6 +119,16 @@ class ImportBatch:
     # "annotation 42"); None: "record <row + 1>".
     record_names: list[str] | None = None
     comparison: Comparison = EVERYTHING
+    # A file read in parts (``ImportOptions.part_rows``): the further parts, read as they
+    # are taken; each holds ``labels`` (and the ``skipped`` records found so far) only.
+    # Reading one may raise ``PartsFailed``.
+    rest: Generator[ImportBatch, None, None] | None = None
+
+
+class PartsFailed(Exception):
+    """A file read in parts needs to be read whole after all (a cut fell inside a record,
+    or its records need the whole file, e.g. an id used in two parts): nothing it
+    staged counts, and the import starts over without parts."""
 
 
 # --------------------------------------------------------------------------- schemas

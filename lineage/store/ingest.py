@@ -6,6 +6,9 @@ joined with the current state, not looped over.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -13,7 +16,8 @@ import pyarrow as pa
 from lineage.errors import InputError
 from lineage.store import identity, ids
 from lineage.store import schema as schemas
-from lineage.store.incoming import ImportBatch, ImportOptions
+from lineage.store.identity import MatchReport
+from lineage.store.incoming import ImportBatch, ImportOptions, PartsFailed
 
 # Provenance a record may leave out: a value it does not give (a format that cannot
 # carry it, or a file that omits it) is unknown, never a change to an existing label.
@@ -212,6 +216,43 @@ def resolve_reviews(
     return schemas.conform("reviews", resolved, file=file)
 
 
+def has_labels(con: duckdb.DuckDBPyConnection, assets: pa.Table | None) -> bool:
+    """Whether any label (live or deleted) was ever recorded on one of ``assets``."""
+    if assets is None or assets.num_rows == 0:
+        return False
+    con.register("_assets_in", assets.select(["asset_id"]))
+    found = con.sql(
+        "SELECT 1 FROM label_events_raw WHERE asset_id IN (SELECT asset_id FROM _assets_in) LIMIT 1"
+    ).fetchall()
+    return bool(found)
+
+
+def fresh_events(
+    con: duckdb.DuckDBPyConnection,
+    parts: Iterable[ImportBatch],
+    *,
+    prepare: Callable[[ImportBatch], None],
+    report: MatchReport,
+    **resolve: Any,
+) -> Iterator[pa.Table]:
+    """The label events of a file read in parts onto assets that hold no labels, a part
+    at a time: each record is a new label, so no part needs another and memory holds
+    one. ``prepare`` fills and checks a part first; ``resolve`` as for ``label_events``.
+    Raises PartsFailed when a part needs the whole file after all: it names label ids
+    (which two parts may share) or lands on an asset that holds labels."""
+    for part in parts:
+        prepare(part)
+        labels = part.labels
+        if labels.column("label_id").null_count < labels.num_rows:
+            raise PartsFailed
+        current = current_events(con, labels)
+        if current.num_rows:
+            raise PartsFailed
+        events, got = label_events(con, part, current=current, **resolve)
+        report.add(got)
+        yield events
+
+
 def label_events(
     con: duckdb.DuckDBPyConnection,
     batch: ImportBatch,
@@ -221,10 +262,13 @@ def label_events(
     match: str,
     iou_threshold: float,
     file: str,
-):
-    """Label events for a batch: identity resolved, unchanged records dropped."""
+    current: pa.Table | None = None,
+) -> tuple[pa.Table, MatchReport]:
+    """Label events for a batch: identity resolved, unchanged records dropped.
+    ``current``: ``current_events`` of the batch, when the caller has it."""
     labels = batch.labels
-    current = current_events(con, labels)
+    if current is None:
+        current = current_events(con, labels)
     # auto: a format with stable ids matches by id, and its id-less records (CVAT plain
     # shapes) by IoU among id-less labels; other formats match everything by IoU, since
     # their ids (COCO annotation ids) may be re-numbered between exports.

@@ -37,6 +37,35 @@ def drop_scratch(path: Path | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def drop_stale(layout: Layout) -> int:
+    """Remove the temp folders of processes that are gone (killed mid-query or mid-import:
+    a large import's events wait there before they are staged); returns how many."""
+    base = layout.work / "tmp"
+    if not base.is_dir():
+        return 0
+    dropped = 0
+    for path in base.iterdir():
+        m = _OWNER.match(path.name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        dropped += 1
+    return dropped
+
+
+_OWNER = re.compile(r"^q(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def memory_limit(config: dict) -> str:
     """DuckDB's memory limit: ``$LINEAGE_MEMORY_LIMIT``, else ``[query] memory_limit`` in
     lineage.toml, else half the machine's memory. Sizes like ``4GB``, ``512MiB``, ``50%``."""

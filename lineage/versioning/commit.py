@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lineage.errors import RepoError
-from lineage.store import chain, ids, staging
+from lineage.store import chain, ids, scratch, staging
 from lineage.store import schema as schemas
+from lineage.store import segments as store_segments
 from lineage.store.files import atomic_write_bytes, copy_file, write_parquet
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
@@ -49,10 +50,10 @@ def commit(
     if tag is not None and gitrepo.tag_exists(repo, tag):
         raise RepoError(f"tag '{tag}' already exists", hint="choose another tag name")
     segment_id = ids.time_id("s")
-    tables: dict[str, list[pa.Table]] = {}
+    tables: dict[str, list[Path]] = {}
     for txn in txns:
         for name, path in txn.tables().items():
-            tables.setdefault(name, []).append(pq.read_table(path))
+            tables.setdefault(name, []).append(path)
     relpaths = [f"{t}/{segment_id}.parquet" for t in tables]
     relpaths += sorted(merged or {})
     _write_journal(layout, repo, segment_id, relpaths, [t.txn_id for t in txns], tag)
@@ -62,24 +63,21 @@ def commit(
     for rel, source in sorted((merged or {}).items()):
         copy_file(source, layout.store / rel)
     segments, rows = [], {}
-    for name, parts in sorted(tables.items()):
-        if name == "transactions":
-            continue
-        data = schemas.conform(name, pa.concat_tables(parts, promote_options="permissive"))
-        if "label_id" in data.column_names:
-            # sorted by label: a label's history then touches one small row group per
-            # segment (Parquet min/max statistics let readers skip the rest)
-            keys = [("label_id", "ascending")]
-            if "revision" in data.column_names:
-                keys.append(("revision", "ascending"))
-            data = data.sort_by(keys)
-        if name == schemas.CHECKPOINTS:
-            data = _with_covers(data, txns, segment_id)
-        rel = f"{name}/{segment_id}.parquet"
-        digest = write_parquet(layout.store / rel, data)
-        segments.append({"table": name, "path": rel, "sha256": digest, "rows": data.num_rows})
-        rows[name] = data.num_rows
-    txn_rows = pa.concat_tables(tables["transactions"], promote_options="permissive").to_pylist()
+    work = scratch.scratch_dir(layout)
+    try:
+        for name, parts in sorted(tables.items()):
+            if name == "transactions":
+                continue
+            meta = _covers(txns, segment_id) if name == schemas.CHECKPOINTS else None
+            rel = f"{name}/{segment_id}.parquet"
+            digest, count = store_segments.write(layout.store / rel, name, parts, work, meta)
+            segments.append({"table": name, "path": rel, "sha256": digest, "rows": count})
+            rows[name] = count
+    finally:
+        scratch.drop_scratch(work)
+    txn_rows = pa.concat_tables(
+        [pq.read_table(p) for p in tables["transactions"]], promote_options="permissive"
+    ).to_pylist()
     branch = gitrepo.branch(repo)
     for row in txn_rows:
         row["segment_id"] = segment_id
@@ -108,15 +106,13 @@ def commit(
     return CommitResult(sha, tag, segment_id, [t.txn_id for t in txns], rows)
 
 
-def _with_covers(data: pa.Table, txns, segment_id: str) -> pa.Table:
+def _covers(txns, segment_id: str) -> dict[bytes, bytes]:
     """A checkpoint records the label_events segments it covers ("self" = this commit's)."""
     covers: list[str] = []
     for txn in txns:
         covers += txn.meta.get("covers", [])
     covers = [segment_id if c == "self" else c for c in covers]
-    return data.replace_schema_metadata(
-        {b"lineage.covers": json.dumps(sorted(set(covers))).encode()}
-    )
+    return {b"lineage.covers": json.dumps(sorted(set(covers))).encode()}
 
 
 def _write_journal(layout: Layout, repo: git.Repo, segment_id, relpaths, txn_ids, tag) -> None:
@@ -137,6 +133,8 @@ def recover(layout: Layout, repo: git.Repo) -> list[str]:
     """Finish or roll back a commit that was killed, and drop half-written imports.
     Returns what it did, for the user to see."""
     notes = []
+    if scratch.drop_stale(layout):
+        notes.append("removed temp files left by a killed process")
     for path in staging.incomplete(layout.staging):
         staging.discard(path)
         notes.append(f"removed an unfinished import ({path.name}) left by a killed process")

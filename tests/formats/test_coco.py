@@ -644,6 +644,19 @@ def test_sliced_parse_gives_the_same_batch(slices):
     assert sliced.assets.equals(whole.assets) and sliced.categories.equals(whole.categories)
 
 
+def test_cuts_found_in_small_windows_are_the_same(slices, monkeypatch):
+    # the scan for cuts goes through the file a window at a time (releasing each): with
+    # windows far smaller than a slice, the cuts and the batch are the same
+    whole_scan = chunks.Chunked(INSTANCES, 300)
+    monkeypatch.setattr(chunks, "_WINDOW", 97)
+    monkeypatch.setattr(chunks, "_OVERLAP", 16)
+    windowed = chunks.Chunked(INSTANCES, 300)
+    assert windowed.bounds == whole_scan.bounds and len(windowed.bounds) > 3
+    assert list(windowed.annotations()) == list(whole_scan.annotations())
+    whole_scan.close()
+    windowed.close()
+
+
 @pytest.mark.parametrize(
     "change",
     [

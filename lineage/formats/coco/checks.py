@@ -166,3 +166,35 @@ def _duplicate_ids(cols: Columns) -> Iterator:
     dup = order[1:][ordered[1:] == ordered[:-1]]
     dup = dup[[cols.ids[r] is not None for r in dup]] if len(dup) else dup
     yield dup, "id", lambda r: f"annotation id {cols.ids[r]} is used twice"
+
+
+class SeenIds:
+    """The annotation ids of the parts of a file read one after another, kept compact
+    (8 bytes per whole-number id), to find an id that two parts use."""
+
+    _NONE = np.iinfo(np.int64).min  # no id
+
+    def __init__(self) -> None:
+        self._ints: list[np.ndarray] = []
+        self._other: list = []
+
+    def add(self, ids: list) -> None:
+        try:
+            self._ints.append(pa.array(ids, pa.int64()).fill_null(self._NONE).to_numpy())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            self._other += [i for i in ids if i is not None]
+
+    def repeated(self) -> list:
+        """Every id used more than once, in order."""
+        out: list = []
+        if self._ints:
+            every = np.concatenate(self._ints)
+            values, counts = np.unique(every[every != self._NONE], return_counts=True)
+            out += values[counts > 1].tolist()
+        seen: set[str] = set()
+        for i in self._other:
+            key = repr(i)
+            if key in seen and i not in out:
+                out.append(i)
+            seen.add(key)
+        return out

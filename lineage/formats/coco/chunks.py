@@ -22,6 +22,8 @@ import orjson
 CHUNK_BYTES = 32 << 20
 MIN_FILE_BYTES = 64 << 20  # smaller files are parsed whole: simpler, and fast enough
 
+_WINDOW = 64 << 20  # bytes searched at a time for a cut
+_OVERLAP = 1 << 12  # windows overlap by this: a match within it is found whole
 _ARRAY_START = re.compile(rb'"annotations"\s*:\s*(\[)\s*\{')
 _BETWEEN = re.compile(rb"\}\s*,\s*\{")
 _ARRAY_END = re.compile(rb"\}\s*\]")
@@ -41,6 +43,7 @@ class Chunked:
         try:
             self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
             self.meta = self._split()
+            self._release(0, len(self._map))
         except (ValueError, OSError, orjson.JSONDecodeError) as exc:
             self.close()
             raise SplitFailed from exc
@@ -71,16 +74,28 @@ class Chunked:
         """Find the slice bounds; return where the array's closing bracket ends."""
         self.bounds: list[tuple[int, int]] = []
         pos = self._first
-        end = _ARRAY_END.search(self._bytes, pos)
+        end = self._find(_ARRAY_END, pos, len(self._bytes))
         if end is None:
             raise SplitFailed
         while True:
-            cut = _BETWEEN.search(self._bytes, pos + self.chunk_bytes, end.start())
+            cut = self._find(_BETWEEN, pos + self.chunk_bytes, end.start())
             if cut is None:
                 self.bounds.append((pos, end.start() + 1))
                 return end.end()
             self.bounds.append((pos, cut.start() + 1))
             pos = cut.end() - 1
+
+    def _find(self, pattern: re.Pattern, pos: int, endpos: int) -> re.Match | None:
+        """``pattern.search`` in windows, each released once searched, so a scan through
+        the file never holds it whole in memory (a match is a few bytes long)."""
+        while pos < endpos:
+            stop = min(endpos, pos + _WINDOW)
+            found = pattern.search(self._bytes, pos, stop)
+            if found is not None or stop == endpos:
+                return found
+            self._release(pos, stop - _OVERLAP - pos)
+            pos = stop - _OVERLAP
+        return None
 
     def annotations(self) -> Iterator[list]:
         """Each slice of the annotations array, parsed (raises SplitFailed on a bad cut)."""
@@ -94,6 +109,20 @@ class Chunked:
             return orjson.loads(b"[" + self._bytes[a:b] + b"]")
         except orjson.JSONDecodeError:
             raise SplitFailed from None
+        finally:
+            self._release(a, b - a)
+
+    def _release(self, start: int, length: int) -> None:
+        """Drop the mapped pages of a range already read from this process's memory (the
+        kernel keeps them cached): a mapped page counts in the resident size, and a
+        3 GB file read through would otherwise count whole."""
+        if self._map is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        first = start - start % mmap.PAGESIZE
+        try:
+            self._map.madvise(mmap.MADV_DONTNEED, first, length + start - first)
+        except (OSError, ValueError):
+            pass  # only a hint
 
     def close(self) -> None:
         if self._map is not None:

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pyarrow as pa
+
 from lineage.errors import InputError
-from lineage.formats.base import Comparison, ImportBatch, ImportOptions, RecordErrors
+from lineage.formats.base import (
+    Comparison,
+    ImportBatch,
+    ImportOptions,
+    PartsFailed,
+    RecordErrors,
+)
 from lineage.formats.coco import chunks, workers
-from lineage.formats.coco.checks import problems
-from lineage.formats.coco.collect import collect
-from lineage.formats.coco.load import categories, images, parse, resolve, section
+from lineage.formats.coco.checks import SeenIds, problems
+from lineage.formats.coco.collect import Columns, collect, record_name
+from lineage.formats.coco.load import (
+    Categories,
+    Images,
+    categories,
+    images,
+    parse,
+    resolve,
+    section,
+)
 from lineage.formats.coco.table import fill_missing_boxes, labels_table
 
 
@@ -45,6 +61,8 @@ def _read(file: Path, options: ImportOptions, strict: bool) -> ImportBatch:
             chunked = chunks.Chunked(file, chunks.CHUNK_BYTES)
         except chunks.SplitFailed:
             chunked = None
+        if chunked is not None and options.part_rows:
+            return _in_parts(file, chunked, options, strict)
         if chunked is not None:
             try:
                 return _batch(file, file, chunked.meta, chunked, options, strict)
@@ -83,13 +101,7 @@ def _batch(
         cols = workers.collect_slices(slices, imgs, cats, file, errors)
     else:
         cols = collect(slices, imgs, cats, file, errors)
-    found = fill_missing_boxes(cols)
-    for row, problem in problems(cols, imgs, cats).items():
-        found.setdefault(row, problem)
-    for row in sorted(found):
-        field, message = found[row]
-        errors.bad(message, file=file, record=cols.record(row), field=field)
-    labels = labels_table(cols, imgs, cats, options, set(found))
+    labels, _ = _labels(cols, imgs, cats, file, errors, options)
     return ImportBatch(
         labels=labels,
         assets=imgs.table(options.extra.get("split")),
@@ -99,6 +111,85 @@ def _batch(
         stable_ids=labels.num_rows > 0 and labels.column("external_id").null_count == 0,
         comparison=COMPARISON,
     )
+
+
+def _labels(
+    cols: Columns,
+    imgs: Images,
+    cats: Categories,
+    file: Path,
+    errors: RecordErrors,
+    options: ImportOptions,
+) -> tuple[pa.Table, list]:
+    """The checked labels of ``cols``, and the annotation ids of the rows kept."""
+    found = fill_missing_boxes(cols)
+    for row, problem in problems(cols, imgs, cats).items():
+        found.setdefault(row, problem)
+    for row in sorted(found):
+        field, message = found[row]
+        errors.bad(message, file=file, record=cols.record(row), field=field)
+    kept = [i for row, i in enumerate(cols.ids) if row not in found] if found else cols.ids
+    return labels_table(cols, imgs, cats, options, set(found)), kept
+
+
+def _in_parts(
+    file: Path, chunked: chunks.Chunked, options: ImportOptions, strict: bool
+) -> ImportBatch:
+    """The images, categories and first part of a large file; ``rest`` reads the other
+    parts as they are taken (the file stays open until then)."""
+    errors = RecordErrors(strict)
+    try:
+        imgs = images(chunked.meta, file, errors)
+        cats = categories(chunked.meta, file, errors)
+    except BaseException:
+        chunked.close()
+        raise
+    chunked.meta.clear()
+    parts = _parts(file, chunked, imgs, cats, errors, options)
+    first = next(parts)
+    return ImportBatch(
+        labels=first.labels,
+        assets=imgs.table(options.extra.get("split")),
+        categories=cats.table(),
+        source_files=[file],
+        skipped=errors.skipped,
+        stable_ids=first.labels.num_rows > 0 and first.labels.column("external_id").null_count == 0,
+        comparison=COMPARISON,
+        rest=parts,
+    )
+
+
+def _parts(
+    file: Path,
+    chunked: chunks.Chunked,
+    imgs: Images,
+    cats: Categories,
+    errors: RecordErrors,
+    options: ImportOptions,
+) -> Generator[ImportBatch, None, None]:
+    """Each part's labels, checked as ``_batch`` checks the whole; an annotation id used in
+    two parts is found once every part is read (strict: the error; lenient: the file is
+    read whole, as a part already taken cannot drop it)."""
+    seen = SeenIds()
+    try:
+        with no_cyclic_gc():
+            for cols in workers.column_parts(chunked, imgs, cats, file, errors, options.part_rows):
+                labels, kept = _labels(cols, imgs, cats, file, errors, options)
+                seen.add(kept)
+                yield ImportBatch(labels=labels, skipped=errors.skipped)
+            for ann_id in seen.repeated():
+                if not errors.strict:
+                    raise PartsFailed
+                errors.bad(
+                    f"annotation id {ann_id} is used twice",
+                    file=file,
+                    record=record_name(ann_id, 0),
+                    field="id",
+                )
+    except chunks.SplitFailed:
+        raise PartsFailed from None
+    finally:
+        chunked.close()
 
 
 # area is derived from the geometry (kept as an attribute only as the file gave it);

@@ -19,13 +19,15 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections import deque
+from collections.abc import Generator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from lineage.formats.base import RecordErrors
 from lineage.formats.coco.chunks import Chunked
-from lineage.formats.coco.collect import Columns, _collect, collect, rebase_record
+from lineage.formats.coco.collect import Columns, _collect, rebase_record
 from lineage.formats.coco.load import Categories, Images
 
 MAX_WORKERS = 4
@@ -58,24 +60,66 @@ def collect_slices(
 ) -> Columns:
     """The annotations of every slice of ``chunked`` as one Columns, as ``collect`` gives
     them (raises chunks.SplitFailed when a cut fell inside a record)."""
-    n = workers(len(chunked.bounds))
+    parts = column_parts(chunked, images, cats, file, errors, None)
+    try:
+        return next(parts)
+    finally:
+        parts.close()
+
+
+def column_parts(
+    chunked: Chunked,
+    images: Images,
+    cats: Categories,
+    file: Path,
+    errors: RecordErrors,
+    rows: int | None,
+) -> Generator[Columns, None, None]:
+    """The annotations of ``chunked`` in file order, as Columns of at least ``rows`` rows
+    each (the last may hold fewer; None: one Columns of them all). Workers read a few
+    slices ahead of the part being taken, never more, so memory holds a part and a few
+    slices whatever the file's size. Raises chunks.SplitFailed when a cut fell inside a
+    record."""
+    total = len(chunked.bounds)
+    n = workers(total)
+    out, base, given = Columns(), 0, False
     if n < 2:
-        return collect(chunked.annotations(), images, cats, file, errors)
+        for index in range(total):
+            anns = chunked.parse(index)
+            _collect(anns, base, out, images, cats, file, errors)
+            base += len(anns)
+            if rows is not None and len(out) >= rows:
+                yield out
+                out, given = Columns(), True
+        if len(out) or not given:
+            yield out
+        return
     global _SHARED
     _SHARED = (chunked, images, cats, file)
     pool = multiprocessing.get_context("fork").Pool(n, initializer=_quiet)
     try:
-        out = Columns()
-        base = 0
-        for cols, found, count in pool.imap(_read_slice, range(len(chunked.bounds))):
+        ahead: deque = deque()
+        taken = 0  # slices handed to the workers
+        while taken < total and len(ahead) < 2 * n:
+            ahead.append(pool.apply_async(_read_slice, (taken,)))
+            taken += 1
+        while ahead:
+            cols, found, count = ahead.popleft().get()
+            if taken < total:
+                ahead.append(pool.apply_async(_read_slice, (taken,)))
+                taken += 1
             for message, record, field in found:
                 errors.bad(message, file=file, record=rebase_record(record, base), field=field)
             _append(out, cols, base)
             base += count
+            if rows is not None and len(out) >= rows:
+                yield out
+                out, given = Columns(), True
         pool.close()
-        return out
+        if len(out) or not given:
+            yield out
     finally:
-        pool.terminate()  # on an error or Ctrl-C the workers stop at once
+        pool.terminate()  # on an error, Ctrl-C or a part not taken the workers stop at once
         pool.join()
         _SHARED = None
 

@@ -1,0 +1,199 @@
+"""A large file imported in parts (bounded memory) stages what a whole import stages, and
+a commit writes its segments in bounded batches: sorted by label, nothing lost."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from lineage import Repo
+from lineage.errors import InputError
+from lineage.formats.coco import chunks
+from lineage.store import ingest
+from tests.conftest import make_git
+from tests.formats.contract import FIXTURES
+
+INSTANCES = FIXTURES / "coco" / "instances.json"
+PART = 9  # labels per part: the file below is read in several parts
+SAME = "* EXCLUDE (label_id, txn_id, created_at)"  # a new label's id and time are its own
+
+
+@pytest.fixture
+def sliced(monkeypatch):
+    """Every COCO file takes the sliced parse, in slices of ~300 bytes."""
+    monkeypatch.setattr(chunks, "MIN_FILE_BYTES", 0)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 300)
+
+
+@pytest.fixture
+def parts(monkeypatch):
+    """Counts the parts each import resolves."""
+    seen: list[int] = []
+    real = ingest.label_events
+
+    def counting(con, batch, **kw):
+        seen.append(batch.labels.num_rows)
+        return real(con, batch, **kw)
+
+    monkeypatch.setattr(ingest, "label_events", counting)
+    return seen
+
+
+def new_repo(path: Path) -> Repo:
+    make_git(path)
+    repo = Repo.init(path)
+    repo.add_guideline("v1", classes=["car", "person", "bike"])
+    return repo
+
+
+def many(tmp_path: Path, times: int = 10, change=None) -> Path:
+    """The fixture's annotations ``times`` over, with new ids."""
+    doc = json.loads(INSTANCES.read_text())
+    anns = []
+    for k in range(times):
+        for a in copy.deepcopy(doc["annotations"]):
+            a["id"] = 1000 * (k + 1) + a["id"]
+            anns.append(a)
+    doc["annotations"] = anns
+    if change is not None:
+        change(doc)
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def labels(repo: Repo) -> list[tuple]:
+    with repo.at(None) as snap:
+        return snap.con.sql(f"SELECT {SAME} FROM labels ORDER BY external_id").fetchall()
+
+
+def staged(repo: Repo) -> list[str]:
+    return [p.name for p in repo.layout.staging.iterdir()] if repo.layout.staging.exists() else []
+
+
+def leftovers(repo: Repo) -> list[Path]:
+    tmp = repo.layout.work / "tmp"
+    return [p for p in tmp.rglob("*") if p.is_file()] if tmp.exists() else []
+
+
+def test_parts_stage_what_a_whole_import_stages(tmp_path, sliced, parts):
+    path = many(tmp_path)
+    in_parts = new_repo(tmp_path / "a")
+    r = in_parts.import_("coco", path, guideline="v1", part_rows=PART)
+    assert len(parts) > 3 and max(parts) < 2 * PART + 10  # really in parts, each bounded
+    parts.clear()
+    whole = new_repo(tmp_path / "b")
+    w = whole.import_("coco", path, guideline="v1", part_rows=10**9)
+    assert len(parts) == 1
+    assert (r.created, r.updated, r.deleted, r.unchanged) == (w.created, 0, 0, 0)
+    assert r.rows == w.rows and r.matched_by == w.matched_by
+    assert labels(in_parts) == labels(whole)
+    assert leftovers(in_parts) == []
+    # and committed: one segment, sorted by label, every label once
+    in_parts.commit("v1")
+    with in_parts.at("HEAD") as snap:
+        n, distinct = snap.con.sql(
+            "SELECT count(*), count(DISTINCT label_id) FROM labels"
+        ).fetchall()[0]
+    assert n == distinct == w.created
+
+
+def test_parts_onto_labelled_images_are_read_whole(tmp_path, sliced, parts):
+    # a re-import must match labels across the whole file: it falls back, and finds
+    # every record unchanged
+    path = many(tmp_path)
+    repo = new_repo(tmp_path / "r")
+    first = repo.import_("coco", path, guideline="v1", part_rows=PART)
+    repo.commit("v1")
+    parts.clear()
+    again = repo.import_("coco", path, guideline="v1", part_rows=PART)
+    assert len(parts) == 1  # resolved once, whole
+    assert (again.created, again.updated, again.deleted) == (0, 0, 0)
+    assert again.unchanged == first.created and again.txn_id is None
+
+
+def test_an_id_in_two_parts_is_an_error_naming_it(tmp_path, sliced):
+    def repeat(doc):
+        doc["annotations"][-1]["id"] = doc["annotations"][0]["id"]
+
+    path = many(tmp_path, change=repeat)
+    repo = new_repo(tmp_path / "r")
+    before = staged(repo)
+    with pytest.raises(InputError) as err:
+        repo.import_("coco", path, guideline="v1", part_rows=PART)
+    first_id = json.loads(path.read_text())["annotations"][0]["id"]
+    assert (err.value.record, err.value.field) == (f"annotation {first_id}", "id")
+    assert "used twice" in str(err.value)
+    assert staged(repo) == before and leftovers(repo) == []
+    # lenient: the file is read whole, which drops the second use, as a whole read does
+    lenient = repo.import_("coco", path, guideline="v1", part_rows=PART, strict=False)
+    assert [(s.record, s.field) for s in lenient.skipped] == [(f"annotation {first_id}", "id")]
+    assert lenient.created == len(json.loads(path.read_text())["annotations"]) - 1
+
+
+def test_a_bad_record_in_a_later_part_stages_nothing(tmp_path, sliced, parts):
+    def bad(doc):
+        doc["annotations"][-3]["bbox"] = [1.0, 2.0, -3.0, 4.0]
+
+    path = many(tmp_path, change=bad)
+    bad_id = json.loads(path.read_text())["annotations"][-3]["id"]
+    repo = new_repo(tmp_path / "r")
+    before = staged(repo)
+    with pytest.raises(InputError) as err:
+        repo.import_("coco", path, guideline="v1", part_rows=PART)
+    assert (err.value.record, err.value.field) == (f"annotation {bad_id}", "bbox")
+    assert len(parts) > 2  # earlier parts were resolved: none of them is staged
+    assert staged(repo) == before and leftovers(repo) == []
+    lenient = repo.import_("coco", path, guideline="v1", part_rows=PART, strict=False)
+    assert [(s.record, s.field) for s in lenient.skipped] == [(f"annotation {bad_id}", "bbox")]
+    whole = new_repo(tmp_path / "w").import_("coco", path, guideline="v1", strict=False)
+    assert lenient.created == whole.created
+
+
+def test_commit_writes_sorted_row_groups_of_several_transactions(tmp_path, monkeypatch):
+    from lineage.store import files
+
+    monkeypatch.setattr(files, "ROW_GROUP", 4)
+    monkeypatch.setattr("lineage.store.segments.ROW_GROUP", 4)
+    repo = new_repo(tmp_path / "r")
+    a = repo.import_("coco", many(tmp_path, times=2), guideline="v1")
+    repo.import_("native", _native(tmp_path, repo), mode="patch")
+    result = repo.commit("v1")
+    seg = repo.layout.store / f"label_events/{result.segment_id}.parquet"
+    meta = pq.ParquetFile(seg).metadata
+    assert meta.num_row_groups > 3 and all(
+        meta.row_group(i).num_rows <= 4 for i in range(meta.num_row_groups)
+    )
+    rows = pq.read_table(seg, columns=["label_id", "revision"]).to_pylist()
+    keys = [(r["label_id"], r["revision"]) for r in rows]
+    assert keys == sorted(keys) and len(keys) == a.created + 1
+    assert result.rows["label_events"] == len(keys)
+
+
+def _native(tmp_path: Path, repo: Repo) -> Path:
+    """A native file relabelling one label (its second revision)."""
+    with repo.at(None) as snap:
+        lid = snap.con.sql("SELECT min(label_id) FROM labels").fetchall()[0][0]
+    path = tmp_path / "edit.jsonl"
+    path.write_text(json.dumps({"label_id": lid, "asset_id": "x", "class_name": "car"}) + "\n")
+    return path
+
+
+def test_temp_files_of_a_killed_process_are_removed_by_the_next_write(tmp_path):
+    # an import killed while its events wait in .lineage/tmp leaves them there: the
+    # next write removes them (not those of a process still running)
+    import os
+
+    repo = new_repo(tmp_path / "r")
+    dead = repo.layout.work / "tmp" / "q999999999-abc"  # above any pid the kernel gives
+    live = repo.layout.work / "tmp" / f"q{os.getpid()}-abc"
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+        (folder / "t1-label_events.parquet").write_bytes(b"x" * 100)
+    repo.import_("coco", INSTANCES, guideline="v1")
+    assert not dead.exists() and live.exists()
+    assert "removed temp files left by a killed process" in repo.notes
