@@ -184,13 +184,13 @@ def _rows(results: dict, sizes: Sizes) -> list[tuple[str, str, str, str]]:
             "store growth / version, % of v1 (median / mean / max)",
             f"{g['median_pct']:.2f} % / {g['mean_pct']:.2f} % / {g['max_pct']:.2f} % "
             f"(checkpoint at {', '.join(g['checkpoint_versions']) or 'none'})",
-            f"snapshots {sg.get('median_pct', 0):.1f} %",
+            f"snapshots {sg['median_pct']:.1f} %" if "median_pct" in sg else "",
             _ratio(g["median_pct"], sg.get("median_pct")),
         )
         row(
             "store after last version (DVC cache)",
             f"{g['last_bytes'] / 2**20:.1f} MiB (v1 {g['v1_bytes'] / 2**20:.1f} MiB)",
-            f"snapshots {sg.get('last_bytes', 0) / 2**20:.1f} MiB",
+            f"snapshots {sg['last_bytes'] / 2**20:.1f} MiB" if "last_bytes" in sg else "",
             _ratio(g["last_bytes"], sg.get("last_bytes")),
         )
     cmd("history_cli", f"history CLI (label at {last})")
@@ -272,6 +272,24 @@ def _rows(results: dict, sizes: Sizes) -> list[tuple[str, str, str, str]]:
             _ratio(dm.get("lineage_seconds"), dm.get("seconds")),
         )
     cmd("audit_cli", f"audit --rev {last}")
+    eng = r.get("engines", {})
+    if "seconds" in eng:
+        for name, label in (
+            ("count", "count(*) of labels"),
+            ("history", "one label's events"),
+            ("audit", "audit"),
+        ):
+            duck, spark = eng[f"{name}_duckdb"], eng[f"{name}_spark"]
+            same = eng.get(f"{name}_same_rows")
+            row(
+                f"{label}: DuckDB CLI / Spark local[2] CLI"
+                + ("" if same is None else f" (same rows: {'yes' if same else 'NO'})"),
+                f"{_fmt_s(duck['seconds'])}, {_fmt_mb(duck.get('peak_rss_mb'))}",
+                f"Spark {_fmt_s(spark['seconds'])}, {_fmt_mb(spark.get('peak_rss_mb'))}",
+                _ratio(duck["seconds"], spark["seconds"]),
+            )
+    else:
+        row("DuckDB / Spark local[2]", _why(eng))
     cmd("agreement_cli", f"agreement --rev {last}")
     cmd("agreement_annotator_cli", f"agreement --rev {last} --by annotator")
     cmd("agreement_class_cli", f"agreement --rev {last} --by class")

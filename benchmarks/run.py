@@ -48,6 +48,7 @@ MEASUREMENTS = (
     "pandas_diff_first_last",
     "datum_compare",
     "audit_cli",
+    "engines",
     "agreement_cli",
     "agreement_annotator_cli",
     "agreement_class_cli",
@@ -80,6 +81,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     p.add_argument("--no-variant", action="store_true", help="skip the checkpoint_ratio = 0 replay")
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="only what scales past the baselines' memory: import, commits, history, diff, "
+        "audit, DuckDB vs Spark (e.g. --labels 10000000 --images 1000000 --versions 5)",
+    )
     p.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     bench = Bench(sizes, work)
     try:
-        results = bench.run(variant=not args.no_variant)
+        results = bench.run_scale() if args.scale else bench.run(variant=not args.no_variant)
     except Exception as exc:  # set-up failed: report what was measured
         results = {**bench.results, "setup": failed(exc)}
     results["_versions"] = bench.versions

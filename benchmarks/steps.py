@@ -3,6 +3,7 @@ version, and time every command and its baseline (``Bench``); in-process timings
 in child processes (``run_child``)."""
 
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -140,6 +141,7 @@ class Bench:
                     "agreement", "--rev", last, "--by", by, "--format", "json"
                 ),
             )
+        self.step("engines", lambda: self.engines(last))
         self.step("startup_cli", self.startup)
         self.step("export_coco_cli", lambda: self.export(last))
         self.step("labels_read", lambda: self.reads(self.repo, last))
@@ -149,6 +151,75 @@ class Bench:
         else:
             self.results["no_checkpoint"] = not_available("skipped (--no-variant)")
         return self.results
+
+    def run_scale(self) -> dict:
+        """Issue 15's figures at a size that does not fit the baselines: import, commits,
+        history, diff, audit, and the same reads on DuckDB and Spark. Left out: the
+        baselines that hold the dataset in memory (pycocotools, pandas snapshots;
+        pycocotools needs about 2 GiB per million labels) and the slower reports."""
+        s = self.sizes
+        coco = self.data / "instances.json"
+        print(f"generating {s.labels:,} labels on {s.images:,} images", file=sys.stderr)
+        self.step(
+            "generate",
+            lambda: generate.coco_dataset(coco, s.labels, s.images, s.classes, s.crowd, s.seed),
+        )
+        self.setup(self.repo)
+        self.step("import_coco", lambda: self.import_coco(coco))
+        if "seconds" not in self.results["import_coco"]:
+            return self.results
+        self.step("commit_v1", self.version_one)
+        self.step("import_edits", self.history)
+        self.results["commit_edits"] = self.summary(
+            [v["commit_seconds"] for v in self.versions[1:]]
+        )
+        self.results["store_growth"] = self.growth("cache_bytes")
+        last = f"v{len(self.versions)}"
+        prev = f"v{len(self.versions) - 1}"
+        self.step("history_cli", self.history_cli)
+        self.step("diff_adjacent_cli", lambda: self.diff_cli(prev, last))
+        self.step(
+            "audit_cli", lambda: self.lineage("audit", "--rev", last, "--format", "json", ok=(0, 1))
+        )
+        self.step("engines", lambda: self.engines(last))
+        for key in SCALE_LEFT_OUT:
+            self.results[key] = not_available("left out of --scale")
+        return self.results
+
+    def engines(self, last: str) -> dict:
+        """The same reads through the CLI on DuckDB (in-process) and on Spark local[2],
+        on the same store and revision: ``count(*)`` of labels, one label's events, the
+        audit. Spark's figures include starting its JVM."""
+        try:
+            import pyspark  # noqa: F401
+        except ImportError:
+            return not_available("pyspark not installed (pip install 'lineage[spark]')")
+        os.environ.setdefault("SPARK_DRIVER_MEMORY", "4g")  # Spark's default 1g is for toys
+        label = self.label or ""
+        reads = {
+            "count": ["query", "select count(*) as n from labels"],
+            "history": [
+                "query",
+                f"select * from label_events where label_id = '{label}' order by revision",
+            ],
+            "audit": ["audit"],
+        }
+        out: dict = {}
+        for name, args in reads.items():
+            for engine in ("duckdb", "spark"):
+                out[f"{name}_{engine}"] = self.lineage(
+                    *args, "--rev", last, "--engine", engine, "--format", "json", ok=(0, 1)
+                )
+            same = [
+                json.loads(Path(out[f"{name}_{e}"]["stdout"]).read_text())
+                for e in ("duckdb", "spark")
+            ]
+            if name != "audit":
+                out[f"{name}_same_rows"] = len(same[0]) == len(same[1]) and (
+                    name != "count" or same[0] == same[1]
+                )
+        out["seconds"] = sum(v["seconds"] for v in out.values() if isinstance(v, dict))
+        return out
 
     def import_coco(self, coco: Path) -> dict:
         r = self.lineage(
@@ -463,6 +534,28 @@ class Bench:
             "diff_adjacent_inproc": adj,
             "history_inproc": hist,
         }
+
+
+# What --scale leaves out (see Bench.run_scale).
+SCALE_LEFT_OUT = (
+    "pycocotools_load",
+    "snapshot_growth",
+    "history_inproc",
+    "diff_adjacent_inproc",
+    "diff_first_last_inproc",
+    "diff_first_last_cli",
+    "pandas_diff_adjacent",
+    "pandas_diff_first_last",
+    "datum_compare",
+    "agreement_cli",
+    "agreement_annotator_cli",
+    "agreement_class_cli",
+    "startup_cli",
+    "export_coco_cli",
+    "labels_read",
+    "compact",
+    "no_checkpoint",
+)
 
 
 def set_checkpoint_ratio(repo: Path, ratio: float) -> None:

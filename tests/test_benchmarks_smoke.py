@@ -41,7 +41,7 @@ def test_quick_benchmark_reports_every_measurement(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # Spark starts its JVM three times (engines)
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(out.read_text())
@@ -58,9 +58,36 @@ def test_quick_benchmark_reports_every_measurement(tmp_path):
     assert got["datum_compare"]["status"] == "not available"
     assert got["compact"]["labels_read"]["compacted"]["labels"] > 0
     assert got["no_checkpoint"]["status"] == "not available"
+    # the same reads on Spark give the same rows as on DuckDB
+    assert got["engines"]["count_same_rows"] and got["engines"]["history_same_rows"]
     assert [v["version"] for v in doc["versions"]] == ["v1", "v2"]
     assert doc["meta"]["machine"]["nproc"] >= 1
     assert {t["target"] for t in doc["targets"]} and "audit" in doc["table"]
+
+
+@pytest.mark.slow
+def test_scale_benchmark_reports_issue_15_figures(tmp_path):
+    # --scale (the 10 M run): import, commits, history, diff, audit and DuckDB vs Spark;
+    # the in-memory baselines are named as left out, not silently missing
+    out = tmp_path / "results.json"
+    args = ["--quick", "--labels", "600", "--images", "60", "--versions", "3", "--scale"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", *args, "--workdir", str(tmp_path / "w")]
+        + ["--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(out.read_text())["measurements"]
+    failed = {k: v for k, v in got.items() if isinstance(v, dict) and v.get("status") == "failed"}
+    assert not failed, failed
+    for key in ("import_coco", "commit_v1", "history_cli", "diff_adjacent_cli", "audit_cli"):
+        assert got[key]["seconds"] > 0 and got[key]["peak_rss_mb"] > 0, key
+    assert len(got["commit_edits"]["seconds"]) == 2
+    assert got["engines"]["count_same_rows"] and got["engines"]["audit_spark"]["seconds"] > 0
+    assert got["pycocotools_load"] == {"status": "not available", "reason": "left out of --scale"}
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools vs NumPy 2
