@@ -29,7 +29,7 @@ from lineage.store import schema as schemas
 from lineage.store.files import sha256, write_parquet, write_parquet_batches
 from lineage.store.layout import CONFIG_FILE, WORK_DIR, Layout, store_path
 from lineage.store.lock import write_lock
-from lineage.store.scratch import drop_scratch, memory_limit, scratch_dir
+from lineage.store.scratch import STREAM_MEMORY, drop_scratch, memory_limit, scratch_dir
 from lineage.version import __version__
 from lineage.versioning import commit as committing
 from lineage.versioning import dvcstore, gitrepo
@@ -205,9 +205,15 @@ class Repo:
         return self._versions[commit]
 
     def _open(
-        self, files: RevisionFiles, *, threads: int | None = None, base: RevisionFiles | None = None
+        self,
+        files: RevisionFiles,
+        *,
+        threads: int | None = None,
+        base: RevisionFiles | None = None,
+        memory: int | None = None,
     ) -> Snapshot:
-        """A sandboxed Snapshot whose views show ``files`` (a Pair with ``base`` as A)."""
+        """A sandboxed Snapshot whose views show ``files`` (a Pair with ``base`` as A);
+        ``memory``: DuckDB may take at most this many bytes (it spills past them)."""
         from lineage.query.connection import connect
         from lineage.query.snapshot import Pair, Snapshot
         from lineage.versioning.merge import conflicts_view
@@ -218,7 +224,7 @@ class Repo:
                 files,
                 versions=self._version_tables(files.commit),
                 temp_dir=temp,
-                memory_limit=memory_limit(self.config),
+                memory_limit=memory_limit(self.config, memory),
                 threads=threads,
                 base=base,
                 conflicts=conflicts_view(self.layout),
@@ -1484,9 +1490,15 @@ class Repo:
     ) -> ExportResult:
         """Write the labels of ``rev`` in format ``fmt``."""
         from lineage import formats
-        from lineage.formats.base import ExportInput, ExportOptions
+        from lineage.formats.base import ExportInput, ExportOptions, LabelSource
+        from lineage.versioning.revision import resolve
 
-        with self.at(rev) as snap:
+        module = formats.get(fmt)
+        streams = getattr(module, "STREAMS_LABELS", False)
+        # a writer that streams reads the labels in order a batch at a time: the sort
+        # spills past a small budget instead of holding the revision
+        files = resolve(self.layout, self.git, rev)
+        with self._open(files, memory=STREAM_MEMORY if streams else None) as snap:
 
             def raw(view: str) -> pa.Table:
                 return snap.con.sql(
@@ -1494,12 +1506,15 @@ class Repo:
                     + (" ORDER BY asset_id, label_id" if view == "labels" else "")
                 ).to_arrow_table()
 
-            labels = raw("labels")
-            labels = labels.set_column(
-                labels.schema.get_field_index("attributes"),
-                "attributes",
-                labels.column("attributes").cast(pa.string()),
-            )
+            if streams:
+                labels = schemas.empty("label_events")
+            else:
+                labels = raw("labels")
+                labels = labels.set_column(
+                    labels.schema.get_field_index("attributes"),
+                    "attributes",
+                    labels.column("attributes").cast(pa.string()),
+                )
             data = ExportInput(
                 labels=schemas.conform("label_events", labels),
                 assets=schemas.conform("assets", raw("assets")),
@@ -1508,16 +1523,10 @@ class Repo:
                 reviews=schemas.conform("reviews", raw("reviews")),
                 guidelines=schemas.conform("guidelines", raw("guidelines")),
                 revision=rev or "HEAD",
+                stream=LabelSource(snap.con) if streams else None,
             )
-        writer = formats.get(fmt).write
-        return cast(
-            "ExportResult",
-            writer(
-                data,
-                Path(out),
-                ExportOptions(pseudonymize_key=pseudonymize_key, extra=extra or {}),
-            ),
-        )
+            options = ExportOptions(pseudonymize_key=pseudonymize_key, extra=extra or {})
+            return cast("ExportResult", module.write(data, Path(out), options))
 
 
 def merge_driver(pointer: str) -> tuple[int, str]:

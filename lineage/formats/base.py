@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -42,6 +43,7 @@ __all__ = [
     "ExportResult",
     "ImportBatch",
     "ImportOptions",
+    "LabelSource",
     "PartsFailed",
     "RecordErrors",
     "Skipped",
@@ -90,9 +92,39 @@ class RecordErrors:
         self.skipped.append(Skipped(str(file), str(record), None, message))
 
 
+class LabelSource:
+    """A revision's labels as SQL, for a writer that streams them (a module with
+    ``STREAMS_LABELS = True``, e.g. COCO): it asks its questions of all the labels in
+    SQL and reads the rows a batch at a time, so ten million labels never sit in memory
+    at once. ``{labels}`` in a query names them."""
+
+    def __init__(self, con: Any, view: str = "labels"):
+        self.con = con  # a DuckDB connection holding the view
+        self.view = view
+
+    @classmethod
+    def of(cls, labels: pa.Table) -> LabelSource:
+        """``labels`` as a source, served from a connection of its own."""
+        from lineage.store import duck
+
+        con = duck.connect()
+        con.register("_export_labels", labels)
+        return cls(con, "_export_labels")
+
+    def fetch(self, sql: str) -> list[tuple]:
+        return self.con.sql(sql.format(labels=self.view)).fetchall()
+
+    def batches(self, sql: str, size: int) -> Iterator[pa.Table]:
+        """The rows of ``sql``, ``size`` at a time."""
+        for batch in self.con.sql(sql.format(labels=self.view)).to_arrow_reader(size):
+            yield pa.Table.from_batches([batch])
+
+
 @dataclass
 class ExportInput:
-    """The current state of one revision, as a writer needs it (store schemas)."""
+    """The current state of one revision, as a writer needs it (store schemas). A writer
+    that streams (``STREAMS_LABELS``) gets the labels as ``stream`` (``labels`` is then
+    empty); others get ``labels`` whole."""
 
     labels: pa.Table
     assets: pa.Table
@@ -101,6 +133,7 @@ class ExportInput:
     reviews: pa.Table
     guidelines: pa.Table
     revision: str = "HEAD"
+    stream: LabelSource | None = None
 
 
 @dataclass

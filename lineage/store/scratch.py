@@ -66,9 +66,30 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def memory_limit(config: dict) -> str:
+STREAM_MEMORY = 1 << 30  # bytes: what a command that streams a whole store (export) sorts in
+
+
+def memory_limit(config: dict, cap: int | None = None) -> str:
     """DuckDB's memory limit: ``$LINEAGE_MEMORY_LIMIT``, else ``[query] memory_limit`` in
-    lineage.toml, else half the machine's memory. Sizes like ``4GB``, ``512MiB``, ``50%``."""
+    lineage.toml, else half the machine's memory. Sizes like ``4GB``, ``512MiB``, ``50%``.
+    ``cap`` (bytes): at most this, for work that streams and spills past it."""
+    limit = _memory_limit(config)
+    if cap is not None and _bytes(limit) > cap:
+        return f"{cap >> 20}MiB"
+    return limit
+
+
+def _bytes(size: str) -> float:
+    m = _SIZE.match(size)
+    assert m is not None  # checked by _memory_limit
+    unit = m.group(3).upper()
+    scale = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}.get(unit)
+    if scale is None:  # KiB, MiB, GiB, TiB
+        scale = 1024 ** ("KMGT".index(unit[0]) + 1)
+    return float(m.group(1)) * scale
+
+
+def _memory_limit(config: dict) -> str:
     raw = os.environ.get(MEMORY_ENV)
     where = MEMORY_ENV
     if raw is None:

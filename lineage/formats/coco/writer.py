@@ -20,9 +20,10 @@ import pyarrow.compute as pc
 
 from lineage import geometry
 from lineage.errors import InputError
-from lineage.formats.base import ExportInput, ExportOptions, ExportResult
+from lineage.formats.base import ExportInput, ExportOptions, ExportResult, LabelSource
 from lineage.formats.coco.load import DEFAULT_NAME
 from lineage.formats.pseudonym import pseudonymize_labels
+from lineage.store import schema as schemas
 
 SPEC_ATTRIBUTES = frozenset({"area", "iscrowd", "num_keypoints"})
 PROVENANCE: tuple[str, ...] = ("label_id", "revision", "annotator_id", "source", "model_version")
@@ -30,17 +31,28 @@ PROVENANCE += ("guideline_version", "created_at")
 NO_SEGMENTATION = {"polyline", "points"}
 
 
+STREAMS_LABELS = True  # Repo.export hands the labels over as a LabelSource
+GEOMETRIC = "shape <> 'classification'"  # what COCO instances can hold
+# the labels' COCO ids, where each is a whole number written as one (7, not 007 or 7.0)
+ANN_ID = "try_cast(external_id AS BIGINT)"
+CANONICAL_ID = f"CAST({ANN_ID} AS VARCHAR) = external_id"
+
+
 def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:
-    """Write ``out`` (a .json path) or ``out/annotations.json`` (a folder). Annotations are
-    written in batches, so a million labels never sit in memory as Python dicts at once."""
+    """Write ``out`` (a .json path) or ``out/annotations.json`` (a folder). The labels are
+    read in (asset_id, label_id) order a batch at a time and written as they come, so
+    memory holds a batch of them, not the revision; images, categories and ids are
+    settled first, in SQL over all of them."""
     out = Path(out)
     target = out if out.suffix.lower() == ".json" else out / DEFAULT_NAME
-    labels, notes = _geometric(data.labels)
+    labels = data.stream or LabelSource.of(data.labels)
+    notes = _notes(labels)
     image_rows, image_ids = _images(data.assets, labels)
     cat_rows, cat_ids = _categories(data.categories, labels)
-    labels = labels.sort_by([("asset_id", "ascending"), ("label_id", "ascending")])
-    labels = pseudonymize_labels(labels, options.pseudonymize_key)
-    ann_ids = _annotation_ids(labels)
+    (keep_ids,) = labels.fetch(
+        f"SELECT count(*) = count(DISTINCT {ANN_ID}) AND count(*) = count(*) FILTER (WHERE {CANONICAL_ID}) "
+        f"FROM {{labels}} WHERE {GEOMETRIC}"
+    )[0]
     head = {
         "info": {"description": f"exported by lineage from revision {data.revision}"},
         "licenses": [],
@@ -50,11 +62,21 @@ def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     n = 0
+    rows = (
+        f"SELECT * REPLACE (attributes::VARCHAR AS attributes), {ANN_ID} AS _ann_id "
+        f"FROM {{labels}} WHERE {GEOMETRIC} ORDER BY asset_id, label_id"
+    )
     with open(tmp, "wb") as fh:
         fh.write(orjson.dumps(head)[:-1] + b',"annotations":[')
-        for start in range(0, labels.num_rows, BATCH):
-            part = labels.slice(start, BATCH)
-            for ann in _annotations(part, ann_ids[start : start + BATCH], image_ids, cat_ids):
+        for batch in labels.batches(rows, BATCH):
+            ann_ids = (
+                batch.column("_ann_id").to_pylist()
+                if keep_ids
+                else list(range(n + 1, n + batch.num_rows + 1))
+            )
+            part = schemas.conform("label_events", batch)
+            part = pseudonymize_labels(part, options.pseudonymize_key)
+            for ann in _annotations(part, ann_ids, image_ids, cat_ids):
                 fh.write(b"," if n else b"")
                 fh.write(orjson.dumps(ann, option=orjson.OPT_SERIALIZE_NUMPY))
                 n += 1
@@ -63,37 +85,43 @@ def write(data: ExportInput, out: Path, options: ExportOptions) -> ExportResult:
     return ExportResult(files=[target], labels=n, notes=notes)
 
 
-def _geometric(labels: pa.Table) -> tuple[pa.Table, list[str]]:
-    """The labels COCO instances can hold, and notes on what it cannot."""
+def _notes(labels: LabelSource) -> list[str]:
+    """What COCO instances cannot hold of the labels."""
+    dropped, lines = labels.fetch(
+        "SELECT count(*) FILTER (WHERE shape = 'classification'), "
+        f"count(*) FILTER (WHERE shape IN ({', '.join(repr(s) for s in sorted(NO_SEGMENTATION))})) "
+        "FROM {labels}"
+    )[0]
     notes = []
-    is_class = pc.equal(labels.column("shape"), "classification")
-    dropped = pc.sum(is_class).as_py() or 0
     if dropped:
         notes.append(
             f"{dropped} classification labels left out: COCO instances has no image-level labels"
         )
-        labels = labels.filter(pc.invert(is_class))
-    lines = pc.sum(pc.is_in(labels.column("shape"), pa.array(sorted(NO_SEGMENTATION)))).as_py()
     if lines:
         notes.append(
             f"{lines} polyline/points labels written as boxes only: COCO has no such shape"
         )
-    return labels, notes
+    return notes
 
 
 BATCH = 50_000  # labels turned into Python dicts at a time
 
 
-def _images(assets: pa.Table, labels: pa.Table) -> tuple[list[dict], dict[str, int]]:
+def _images(assets: pa.Table, labels: LabelSource) -> tuple[list[dict], dict[str, int]]:
     """Images keep the COCO ids they came with (where whole and unique), the rest are
-    numbered after them in asset_id order; sizes from assets, else from a mask."""
+    numbered after them in asset_id order; sizes from assets, else from a mask (the
+    first in label order)."""
     cols = ["asset_id", "uri", "width", "height", "external_id"]
     known = {r["asset_id"]: r for r in assets.select(cols).to_pylist()}
-    masks = labels.filter(pc.is_valid(labels.column("mask_rle")))
-    for a, m in zip(*(masks.column(c).to_pylist() for c in ("asset_id", "mask_rle")), strict=True):
+    masks = labels.fetch(
+        "SELECT asset_id, arg_min(mask_rle.width, label_id), arg_min(mask_rle.height, label_id) "
+        f"FROM {{labels}} WHERE {GEOMETRIC} AND mask_rle IS NOT NULL GROUP BY asset_id"
+    )
+    for a, width, height in masks:
         if known.get(a, {}).get("width") is None:
-            known[a] = {**known.get(a, {}), "width": m["width"], "height": m["height"]}
-    names = sorted(set(known) | set(labels.column("asset_id").unique().to_pylist()))
+            known[a] = {**known.get(a, {}), "width": width, "height": height}
+    used = labels.fetch(f"SELECT DISTINCT asset_id FROM {{labels}} WHERE {GEOMETRIC}")
+    names = sorted(set(known) | {a for (a,) in used})
     kept: dict = {}
     for name in names:
         ext = str(known.get(name, {}).get("external_id") or "")
@@ -116,11 +144,16 @@ def _images(assets: pa.Table, labels: pa.Table) -> tuple[list[dict], dict[str, i
     return rows, ids
 
 
-def _categories(categories: pa.Table, labels: pa.Table) -> tuple[list[dict], dict[str, int]]:
+def _categories(categories: pa.Table, labels: LabelSource) -> tuple[list[dict], dict[str, int]]:
     """Categories with their source ids where unique, new ids (after the largest) for the
     rest in name order: 1..K when the source had none."""
     known = {r["class_name"]: r for r in categories.to_pylist()}
-    used = {c for c in labels.column("class_name").unique().to_pylist() if c is not None}
+    used = {
+        c
+        for (c,) in labels.fetch(
+            f"SELECT DISTINCT class_name FROM {{labels}} WHERE {GEOMETRIC} AND class_name IS NOT NULL"
+        )
+    }
     names = sorted(set(known) | used)
     ordinals = [known.get(n, {}).get("ordinal") for n in names]
     counts = Counter(o for o in ordinals if o is not None)
@@ -146,19 +179,6 @@ def _categories(categories: pa.Table, labels: pa.Table) -> tuple[list[dict], dic
             row["skeleton"] = info.get("skeleton") or []
         rows.append(row)
     return rows, ids
-
-
-def _annotation_ids(labels: pa.Table) -> list[int]:
-    """The labels' COCO ids when every one is a unique integer, else 1..N."""
-    ext = labels.column("external_id")
-    n = labels.num_rows
-    try:
-        ids = pc.cast(ext, pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return list(range(1, n + 1))
-    if ids.null_count or pc.count_distinct(ids).as_py() != n:
-        return list(range(1, n + 1))
-    return ids.to_pylist()
 
 
 COLUMNS: tuple[str, ...] = ("asset_id", "class_name", "shape", "keypoints", "mask_rle", "score")
