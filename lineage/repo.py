@@ -803,11 +803,11 @@ class Repo:
         message: str | None,
         progress: Progress | None,
     ) -> TxnResult:
-        """A file read in parts onto images that hold no labels yet: every record is a new
-        label, so each part is filled, checked, resolved and written on its own, and
-        memory holds one part whatever the file's size. Raises PartsFailed, with nothing
-        staged, when the file must be read whole (labels to match or delete, label ids,
-        reviews)."""
+        """A file read in parts: each part is filled and checked as it comes, and matched
+        against the store a part (onto images with no labels) or a bucket of whole
+        images (``ingest.events_in_parts``) at a time, so memory holds one part whatever
+        the file's size. Raises PartsFailed, with nothing staged, when the file must be
+        read whole (label ids, reviews)."""
         from lineage.formats.validate import validate_batch
         from lineage.store import ingest
         from lineage.store.identity import MatchReport
@@ -815,7 +815,7 @@ class Repo:
         file, mode = str(path), options.mode or _default_mode(fmt, batch.labels)
         with closing(rest), self._writing(), self.at(None) as snap:
             con = snap.con
-            if batch.reviews is not None or ingest.has_labels(con, batch.assets):
+            if batch.reviews is not None:
                 raise PartsFailed
             sizes = snap.arrow("SELECT asset_id, width, height FROM assets")
             dropped: set[str] = set()
@@ -842,14 +842,19 @@ class Repo:
 
             txn_id = ids.time_id("t")
             report = MatchReport()
-            work = scratch_dir(self.layout) or self.layout.work
+            work = scratch_dir(self.layout)
+            if work is None:
+                raise RepoError(f"cannot write to {self.layout.work / 'tmp'}")
             try:
                 events_file = work / f"{txn_id}-label_events.parquet"
-                stream = ingest.fresh_events(
+                stream = ingest.events_in_parts(
                     con,
                     chain([batch], rest),
+                    batch,
                     prepare=prepare,
                     report=report,
+                    spill=work,
+                    bucket_rows=options.part_rows or PART_ROWS,
                     txn_id=txn_id,
                     mode=mode,
                     match=options.match,
@@ -866,12 +871,13 @@ class Repo:
                     **_import_tables(con, batch, options),
                 }
                 result = _import_result(batch, report, mode)
+                if written:
+                    result.deleted_assets = ingest.deleted_assets(events_file)
                 return self._stage_import(
                     txn_id, fmt, path, batch, options, mode, tables, result, message, progress
                 )
             finally:
-                if work != self.layout.work:
-                    drop_scratch(work)
+                drop_scratch(work)
 
     def _stage_import(
         self,

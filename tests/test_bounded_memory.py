@@ -88,7 +88,9 @@ def test_parts_stage_what_a_whole_import_stages(tmp_path, sliced, parts):
     assert len(parts) > 3 and max(parts) < 2 * PART + 10  # really in parts, each bounded
     parts.clear()
     whole = new_repo(tmp_path / "b")
-    w = whole.import_("coco", path, guideline="v1", part_rows=10**9)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chunks, "MIN_FILE_BYTES", 1 << 40)  # the one-piece read
+        w = whole.import_("coco", path, guideline="v1")
     assert len(parts) == 1
     assert (r.created, r.updated, r.deleted, r.unchanged) == (w.created, 0, 0, 0)
     assert r.rows == w.rows and r.matched_by == w.matched_by
@@ -103,18 +105,48 @@ def test_parts_stage_what_a_whole_import_stages(tmp_path, sliced, parts):
     assert n == distinct == w.created
 
 
-def test_parts_onto_labelled_images_are_read_whole(tmp_path, sliced, parts):
-    # a re-import must match labels across the whole file: it falls back, and finds
-    # every record unchanged
+def test_parts_onto_labelled_images_match_in_buckets_as_a_whole_import_does(
+    tmp_path, sliced, parts
+):
+    # a re-import matches each record against its own image's labels: resolved in
+    # buckets of whole images, it stages what a whole import stages (updates, deletes of
+    # what the file left out, images emptied, new labels)
     path = many(tmp_path)
-    repo = new_repo(tmp_path / "r")
-    first = repo.import_("coco", path, guideline="v1", part_rows=PART)
-    repo.commit("v1")
+    doc = json.loads(path.read_text())
+    a, b = new_repo(tmp_path / "a"), new_repo(tmp_path / "b")
+    for repo in (a, b):
+        repo.import_("coco", path, guideline="v1")
+        repo.commit("v1")
+    anns = doc["annotations"]
+    cats = [c["id"] for c in doc["categories"]]
+    plain = [x for x in anns if "keypoints" not in x and x["category_id"] in cats[:2]]
+    for ann in plain[::2]:  # relabel between two classes without keypoints
+        ann["category_id"] = cats[1] if ann["category_id"] == cats[0] else cats[0]
+    gone_image = anns[4]["image_id"]
+    doc["annotations"] = [
+        x for i, x in enumerate(anns) if i % 7 != 3 and x["image_id"] != gone_image
+    ]
+    extra = copy.deepcopy(anns[2])
+    extra["id"] = 999_999
+    doc["annotations"].append(extra)  # a new label
+    path.write_text(json.dumps(doc))
     parts.clear()
-    again = repo.import_("coco", path, guideline="v1", part_rows=PART)
-    assert len(parts) == 1  # resolved once, whole
-    assert (again.created, again.updated, again.deleted) == (0, 0, 0)
-    assert again.unchanged == first.created and again.txn_id is None
+    in_parts = a.import_("coco", path, guideline="v1", part_rows=PART)
+    assert len(parts) > 2  # resolved bucket by bucket
+    parts.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chunks, "MIN_FILE_BYTES", 1 << 40)  # the one-piece read
+        whole = b.import_("coco", path, guideline="v1")
+    assert len(parts) == 1
+    counts = ("created", "updated", "deleted", "unchanged", "deleted_assets")
+    assert [getattr(in_parts, c) for c in counts] == [getattr(whole, c) for c in counts]
+    assert in_parts.created == 1 and in_parts.updated > 3 and in_parts.deleted > 3
+    assert in_parts.matched_by == whole.matched_by
+    assert labels(a) == labels(b)
+    assert leftovers(a) == []
+    # and the same file once more changes nothing
+    again = a.import_("coco", path, guideline="v1", part_rows=PART)
+    assert again.txn_id is None and again.unchanged == len(doc["annotations"])
 
 
 def test_an_id_in_two_parts_is_an_error_naming_it(tmp_path, sliced):
@@ -204,11 +236,17 @@ def test_temp_files_of_a_killed_process_are_removed_by_the_next_write(tmp_path):
 def test_coco_export_in_small_batches_is_the_same_file(tmp_path, monkeypatch):
     from pycocotools.coco import COCO
 
+    from lineage.formats.base import LabelSource
     from lineage.formats.coco import writer
 
     repo = new_repo(tmp_path / "r")
     repo.import_("coco", many(tmp_path, times=3), guideline="v1", annotator="ann-1")
     repo.commit("v1")
+
+    def whole_table(labels):
+        raise AssertionError("Repo.export must stream COCO, not hand over the whole table")
+
+    monkeypatch.setattr(LabelSource, "of", whole_table)
     whole = repo.export("coco", tmp_path / "whole.json", pseudonymize_key=b"k")
     monkeypatch.setattr(writer, "BATCH", 4)  # many batches, each read and written in turn
     batched = repo.export("coco", tmp_path / "batched.json", pseudonymize_key=b"k")

@@ -143,6 +143,27 @@ def test_snapshot_mode_deletes_missing_labels_on_imported_assets(repo, tmp_path)
     assert set(labels_of(repo, None)) == {f"{0:016x}", f"{2:016x}"}
 
 
+def test_snapshot_deletes_the_labels_of_an_image_the_file_lists_empty(repo, tmp_path):
+    # "the file is the whole truth for the images it covers": an image a COCO file
+    # lists with no annotations left (all boxes removed in the tool) loses its labels;
+    # before, only images with a label in the file were looked at, so they stayed
+    from tests.formats.contract import FIXTURES
+
+    source = FIXTURES / "coco" / "instances.json"
+    first = repo.import_("coco", source, guideline="v1")
+    repo.commit("one")
+    doc = json.loads(source.read_text())
+    emptied = [a for a in doc["annotations"] if a["image_id"] == 12]
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] != 12]
+    path = tmp_path / "emptied.json"
+    path.write_text(json.dumps(doc))
+    kept = repo.import_("coco", path, guideline="v1", mode="patch", dry_run=True)
+    assert kept.deleted == 0
+    res = repo.import_("coco", path, guideline="v1")
+    assert (res.created, res.updated, res.deleted, res.deleted_assets) == (0, 0, len(emptied), 1)
+    assert res.unchanged == first.created - len(emptied)
+
+
 def test_several_revisions_in_one_file(repo, tmp_path):
     lid = "00000000000000aa"
     write_jsonl(

@@ -7,14 +7,16 @@ joined with the current state, not looped over.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from lineage.errors import InputError
-from lineage.store import identity, ids
+from lineage.store import duck, identity, ids
 from lineage.store import schema as schemas
 from lineage.store.identity import MatchReport
 from lineage.store.incoming import ImportBatch, ImportOptions, PartsFailed
@@ -87,14 +89,19 @@ def check_guidelines(
     )
 
 
-def current_events(con: duckdb.DuckDBPyConnection, labels: pa.Table) -> pa.Table:
+def current_events(
+    con: duckdb.DuckDBPyConnection, labels: pa.Table, assets: list[str] | None = None
+) -> pa.Table:
     """The latest revision (deleted ones too) of every label the incoming rows may touch:
-    those on the same assets, and those named by id."""
+    those on the same assets or on ``assets`` (a snapshot's images, also those the file
+    lists with no labels at all), and those named by id."""
     con.register("_inc_keys", labels.select(["asset_id", "label_id"]))
+    con.register("_inc_assets", pa.table({"asset_id": pa.array(assets or [], pa.string())}))
     return con.sql(
         """
         SELECT * FROM label_events_raw
         WHERE asset_id IN (SELECT asset_id FROM _inc_keys)
+           OR asset_id IN (SELECT asset_id FROM _inc_assets)
            OR label_id IN (SELECT label_id FROM _inc_keys WHERE label_id IS NOT NULL)
         QUALIFY row_number() OVER (PARTITION BY label_id ORDER BY revision DESC) = 1
         """
@@ -227,30 +234,90 @@ def has_labels(con: duckdb.DuckDBPyConnection, assets: pa.Table | None) -> bool:
     return bool(found)
 
 
-def fresh_events(
+def events_in_parts(
     con: duckdb.DuckDBPyConnection,
     parts: Iterable[ImportBatch],
+    first: ImportBatch,
     *,
     prepare: Callable[[ImportBatch], None],
     report: MatchReport,
+    spill: Path,
+    bucket_rows: int,
     **resolve: Any,
 ) -> Iterator[pa.Table]:
-    """The label events of a file read in parts onto assets that hold no labels, a part
-    at a time: each record is a new label, so no part needs another and memory holds
-    one. ``prepare`` fills and checks a part first; ``resolve`` as for ``label_events``.
-    Raises PartsFailed when a part needs the whole file after all: it names label ids
-    (which two parts may share) or lands on an asset that holds labels."""
+    """The label events of a file read in parts (``first`` holds its assets), in bounded
+    memory. ``prepare`` fills and checks a part; ``resolve`` as for ``label_events``.
+
+    Onto assets that hold no labels, each record is a new label: each part is resolved
+    as it comes. Otherwise a record is matched against the labels of its own asset only
+    (by external id, then IoU) and a snapshot deletes per asset, so the checked parts
+    are spilled to ``spill`` and resolved again in buckets of whole assets (a hash of
+    the asset id), about ``bucket_rows`` records each. Raises PartsFailed when the file
+    must be read whole after all: its records name label ids (a label may move between
+    assets, and two parts may name the same one)."""
+    fresh = not has_labels(con, first.assets)
+    files: list[Path] = []
+    rows = 0
+    stable = True
     for part in parts:
         prepare(part)
         labels = part.labels
         if labels.column("label_id").null_count < labels.num_rows:
             raise PartsFailed
-        current = current_events(con, labels)
-        if current.num_rows:
-            raise PartsFailed
-        events, got = label_events(con, part, current=current, **resolve)
+        if fresh:
+            current = current_events(con, labels)
+            if current.num_rows:
+                raise PartsFailed
+            events, got = label_events(con, part, current=current, **resolve)
+            report.add(got)
+            yield events
+            continue
+        stable = stable and labels.column("external_id").null_count == 0
+        order = pa.array(np.arange(rows, rows + labels.num_rows, dtype=np.int64))
+        files.append(spill / f"incoming-{len(files):05d}.parquet")
+        pq.write_table(labels.append_column("_row", order), files[-1])
+        rows += labels.num_rows
+    if fresh:
+        return
+    buckets = max(1, -(-rows // bucket_rows))
+    local = duck.connect()  # the snapshot's connection may not read the spilled files
+    local.register("_assets", first.assets if first.assets is not None else pa.table({}))
+    has_assets = first.assets is not None and first.assets.num_rows > 0
+    for b in range(buckets):
+        labels = local.sql(
+            "SELECT * EXCLUDE (_row) FROM read_parquet($files) "
+            "WHERE hash(asset_id) % $n = $b ORDER BY _row",
+            params={"files": [str(f) for f in files], "n": buckets, "b": b},
+        ).to_arrow_table()
+        assets = (
+            local.sql(
+                "SELECT * FROM _assets WHERE hash(asset_id) % $n = $b",
+                params={"n": buckets, "b": b},
+            ).to_arrow_table()
+            if has_assets
+            else None
+        )
+        bucket = ImportBatch(
+            labels=labels,
+            assets=assets,
+            stable_ids=rows > 0 and stable,
+            comparison=first.comparison,
+        )
+        events, got = label_events(con, bucket, **resolve)
         report.add(got)
         yield events
+
+
+def deleted_assets(events: Path) -> int:
+    """How many assets the label events in file ``events`` delete labels of."""
+    return (
+        duck.connect()
+        .sql(
+            "SELECT count(DISTINCT asset_id) FROM read_parquet($f) WHERE op = 'delete'",
+            params={"f": str(events)},
+        )
+        .fetchall()[0][0]
+    )
 
 
 def label_events(
@@ -267,8 +334,6 @@ def label_events(
     """Label events for a batch: identity resolved, unchanged records dropped.
     ``current``: ``current_events`` of the batch, when the caller has it."""
     labels = batch.labels
-    if current is None:
-        current = current_events(con, labels)
     # auto: a format with stable ids matches by id, and its id-less records (CVAT plain
     # shapes) by IoU among id-less labels; other formats match everything by IoU, since
     # their ids (COCO annotation ids) may be re-numbered between exports.
@@ -281,6 +346,8 @@ def label_events(
         if batch.assets is not None:
             assets |= set(batch.assets.column("asset_id").to_pylist())
         snapshot_assets = sorted(assets)
+    if current is None:
+        current = current_events(con, labels, snapshot_assets)
     sizes = {}
     if batch.assets is not None and batch.assets.num_rows:
         a = batch.assets.select(["asset_id", "height", "width"]).to_pylist()

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from lineage.formats.coco.reader import read
-from lineage.formats.coco.writer import write
+from lineage.formats.coco.writer import STREAMS_LABELS, write
 
-__all__ = ["detect", "read", "write"]
+__all__ = ["STREAMS_LABELS", "detect", "read", "write"]
 
 _HEAD = 1 << 16
 
