@@ -771,7 +771,7 @@ class Repo:
                     iou_threshold=options.iou_threshold,
                     file=str(path),
                 )
-                tables: dict[str, staging.Rows | Path | None] = {
+                tables: dict[str, staging.Rows | None] = {
                     "label_events": events,
                     **_import_tables(con, batch, options),
                 }
@@ -866,7 +866,7 @@ class Repo:
                     schemas.schema("label_events"),
                     (schemas.conform("label_events", e) for e in stream),
                 )
-                tables: dict[str, staging.Rows | Path | None] = {
+                tables: dict[str, staging.Rows | None] = {
                     "label_events": events_file if written else None,
                     **_import_tables(con, batch, options),
                 }
@@ -887,7 +887,7 @@ class Repo:
         batch: ImportBatch,
         options: ImportOptions,
         mode: str,
-        tables: dict[str, staging.Rows | Path | None],
+        tables: dict[str, staging.Rows | None],
         result: TxnResult,
         message: str | None,
         progress: Progress | None,

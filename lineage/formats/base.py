@@ -111,12 +111,15 @@ class LabelSource:
         con.register("_export_labels", labels)
         return cls(con, "_export_labels")
 
+    def _named(self, sql: str) -> str:
+        return sql.replace("{labels}", self.view)
+
     def fetch(self, sql: str) -> list[tuple]:
-        return self.con.sql(sql.format(labels=self.view)).fetchall()
+        return self.con.sql(self._named(sql)).fetchall()
 
     def batches(self, sql: str, size: int) -> Iterator[pa.Table]:
         """The rows of ``sql``, ``size`` at a time."""
-        for batch in self.con.sql(sql.format(labels=self.view)).to_arrow_reader(size):
+        for batch in self.con.sql(self._named(sql)).to_arrow_reader(size):
             yield pa.Table.from_batches([batch])
 
 

@@ -55,9 +55,7 @@ def durable(path: Path) -> Iterator[Path]:
 
 def write_parquet(path: Path, table: pa.Table) -> str:
     """Write ``table`` durably to ``path`` (temp file, fsync, rename); returns its SHA-256."""
-    with durable(path) as tmp:
-        pq.write_table(table, tmp, row_group_size=ROW_GROUP, **PARQUET_OPTIONS)
-    return sha256(path)
+    return write_parquet_batches(path, table.schema, [table])[0]
 
 
 def write_parquet_batches(

@@ -281,8 +281,9 @@ def events_in_parts(
         return
     buckets = max(1, -(-rows // bucket_rows))
     local = duck.connect()  # the snapshot's connection may not read the spilled files
-    local.register("_assets", first.assets if first.assets is not None else pa.table({}))
     has_assets = first.assets is not None and first.assets.num_rows > 0
+    if has_assets:
+        local.register("_assets", first.assets)
     for b in range(buckets):
         labels = local.sql(
             "SELECT * EXCLUDE (_row) FROM read_parquet($files) "

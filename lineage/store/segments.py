@@ -57,7 +57,6 @@ def _batches(
         )
         reader = rel.to_arrow_reader(ROW_GROUP)
         for batch in reader:
-            data = schemas.conform(table, pa.Table.from_batches([batch]))
-            yield data.replace_schema_metadata(target.metadata)
+            yield schemas.conform(table, pa.Table.from_batches([batch]))
     finally:
         con.close()

@@ -102,14 +102,30 @@ def _batch(
     else:
         cols = collect(slices, imgs, cats, file, errors)
     labels, _ = _labels(cols, imgs, cats, file, errors, options)
+    return _whole(labels, imgs, cats, [file] if meta_file == file else [file, meta_file],
+                  errors, options)  # fmt: skip
+
+
+def _whole(
+    labels: pa.Table,
+    imgs: Images,
+    cats: Categories,
+    files: list[Path],
+    errors: RecordErrors,
+    options: ImportOptions,
+    rest: Generator[ImportBatch, None, None] | None = None,
+) -> ImportBatch:
+    """The batch of a file: its labels (the first part's, with ``rest``), images as
+    assets and categories."""
     return ImportBatch(
         labels=labels,
         assets=imgs.table(options.extra.get("split")),
         categories=cats.table(),
-        source_files=[file] if meta_file == file else [file, meta_file],
+        source_files=files,
         skipped=errors.skipped,
         stable_ids=labels.num_rows > 0 and labels.column("external_id").null_count == 0,
         comparison=COMPARISON,
+        rest=rest,
     )
 
 
@@ -146,17 +162,7 @@ def _in_parts(
         raise
     chunked.meta.clear()
     parts = _parts(file, chunked, imgs, cats, errors, options)
-    first = next(parts)
-    return ImportBatch(
-        labels=first.labels,
-        assets=imgs.table(options.extra.get("split")),
-        categories=cats.table(),
-        source_files=[file],
-        skipped=errors.skipped,
-        stable_ids=first.labels.num_rows > 0 and first.labels.column("external_id").null_count == 0,
-        comparison=COMPARISON,
-        rest=parts,
-    )
+    return _whole(next(parts).labels, imgs, cats, [file], errors, options, rest=parts)
 
 
 def _parts(

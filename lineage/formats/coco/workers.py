@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -80,22 +80,34 @@ def column_parts(
     slices ahead of the part being taken, never more, so memory holds a part and a few
     slices whatever the file's size. Raises chunks.SplitFailed when a cut fell inside a
     record."""
-    total = len(chunked.bounds)
-    n = workers(total)
     out, base, given = Columns(), 0, False
-    if n < 2:
-        for index in range(total):
-            anns = chunked.parse(index)
-            _collect(anns, base, out, images, cats, file, errors)
-            base += len(anns)
-            if rows is not None and len(out) >= rows:
-                yield out
-                out, given = Columns(), True
-        if len(out) or not given:
+    for cols, found, count in _slices(chunked, images, cats, file):
+        for message, record, field in found:
+            errors.bad(message, file=file, record=rebase_record(record, base), field=field)
+        _append(out, cols, base)
+        base += count
+        if rows is not None and len(out) >= rows:
             yield out
-        return
+            out, given = Columns(), True
+    if len(out) or not given:
+        yield out
+
+
+def _slices(
+    chunked: Chunked, images: Images, cats: Categories, file: Path
+) -> Iterator[tuple[Columns, list, int]]:
+    """Each slice read (``_read_slice``), in file order: by forked workers, at most two
+    per worker ahead of the one taken, or in this process where fork is not available."""
     global _SHARED
     _SHARED = (chunked, images, cats, file)
+    total = len(chunked.bounds)
+    n = workers(total)
+    if n < 2:
+        try:
+            yield from map(_read_slice, range(total))
+        finally:
+            _SHARED = None
+        return
     pool = multiprocessing.get_context("fork").Pool(n, initializer=_quiet)
     try:
         ahead: deque = deque()
@@ -104,20 +116,12 @@ def column_parts(
             ahead.append(pool.apply_async(_read_slice, (taken,)))
             taken += 1
         while ahead:
-            cols, found, count = ahead.popleft().get()
+            result = ahead.popleft().get()
             if taken < total:
                 ahead.append(pool.apply_async(_read_slice, (taken,)))
                 taken += 1
-            for message, record, field in found:
-                errors.bad(message, file=file, record=rebase_record(record, base), field=field)
-            _append(out, cols, base)
-            base += count
-            if rows is not None and len(out) >= rows:
-                yield out
-                out, given = Columns(), True
+            yield result
         pool.close()
-        if len(out) or not given:
-            yield out
     finally:
         pool.terminate()  # on an error, Ctrl-C or a part not taken the workers stop at once
         pool.join()
@@ -130,7 +134,8 @@ def _quiet() -> None:
 
 
 def _read_slice(index: int) -> tuple[Columns, list, int]:
-    """Parse slice ``index`` and read it into Columns (row sources local to the slice)."""
+    """Parse slice ``index`` and read it into Columns (row sources local to the slice),
+    with its record errors kept for the parent to replay in file order."""
     assert _SHARED is not None
     chunked, images, cats, file = _SHARED
     anns = chunked.parse(index)
