@@ -191,7 +191,7 @@ def test_commit_writes_sorted_row_groups_of_several_transactions(tmp_path, monke
     from lineage.store import files
 
     monkeypatch.setattr(files, "ROW_GROUP", 4)
-    monkeypatch.setattr("lineage.store.segments.ROW_GROUP", 4)
+    monkeypatch.setattr(files, "MIN_ROW_GROUP", 2)
     repo = new_repo(tmp_path / "r")
     a = repo.import_("coco", many(tmp_path, times=2), guideline="v1")
     repo.import_("native", _native(tmp_path, repo), mode="patch")
@@ -205,6 +205,14 @@ def test_commit_writes_sorted_row_groups_of_several_transactions(tmp_path, monke
     keys = [(r["label_id"], r["revision"]) for r in rows]
     assert keys == sorted(keys) and len(keys) == a.created + 1
     assert result.rows["label_events"] == len(keys)
+
+
+def test_row_groups_are_sized_so_a_lookup_reads_part_of_any_segment():
+    from lineage.store.files import MIN_ROW_GROUP, ROW_GROUP, row_group_rows
+
+    assert row_group_rows(1_000_000) == ROW_GROUP  # a large segment: the full size
+    assert row_group_rows(10_000) < 10_000 / 2  # a 1 % edit: several groups, not one
+    assert row_group_rows(10) == MIN_ROW_GROUP  # tiny: one group, no smaller
 
 
 def _native(tmp_path: Path, repo: Repo) -> Path:

@@ -11,7 +11,20 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-ROW_GROUP = 64 * 1024  # rows: small enough that min/max statistics can skip most of a file
+# Rows per Parquet row group. A segment is sorted by label_id, so a lookup of one label
+# (``history``) reads the row group whose min/max holds it; the smaller the group, the
+# fewer bytes (it matters most when reading in place on a remote: 64 k-row groups made a
+# history read 13 % of a 1 M-label store, 16 k-row groups 4 %), at some cost in size
+# (about +7 % at 16 k against 64 k) and in a full scan's footer reads.
+ROW_GROUP = 16 * 1024
+MIN_ROW_GROUP = 4 * 1024
+
+
+def row_group_rows(rows: int) -> int:
+    """Rows per row group for a segment of ``rows`` rows: ``ROW_GROUP``, but a small
+    segment (a 1 % edit) still gets about four groups of at least ``MIN_ROW_GROUP``, so a
+    lookup reads a part of it rather than all of it."""
+    return max(MIN_ROW_GROUP, min(ROW_GROUP, rows // 4))
 
 
 def fsync_dir(path: Path) -> None:
@@ -59,7 +72,10 @@ def write_parquet(path: Path, table: pa.Table) -> str:
 
 
 def write_parquet_batches(
-    path: Path, schema: pa.Schema, batches: Iterable[pa.Table | pa.RecordBatch]
+    path: Path,
+    schema: pa.Schema,
+    batches: Iterable[pa.Table | pa.RecordBatch],
+    row_group: int = ROW_GROUP,
 ) -> tuple[str, int]:
     """Write ``batches`` (each cast to ``schema``) durably to ``path`` as they come, so
     memory holds one batch, not the table; returns its SHA-256 and row count."""
@@ -67,7 +83,7 @@ def write_parquet_batches(
     with durable(path) as tmp, pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS) as writer:
         for batch in batches:
             if batch.num_rows:
-                writer.write(batch, row_group_size=ROW_GROUP)
+                writer.write(batch, row_group_size=row_group)
                 rows += batch.num_rows
     return sha256(path), rows
 
