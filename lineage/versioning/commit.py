@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lineage.errors import RepoError
-from lineage.store import chain, ids, scratch, staging
+from lineage.store import blocks, chain, ids, scratch, staging
 from lineage.store import schema as schemas
 from lineage.store import segments as store_segments
 from lineage.store.files import atomic_write_bytes, copy_file, write_parquet
@@ -56,7 +56,9 @@ def commit(
             tables.setdefault(name, []).append(path)
     relpaths = [f"{t}/{segment_id}.parquet" for t in tables]
     relpaths += sorted(merged or {})
-    _write_journal(layout, repo, segment_id, relpaths, [t.txn_id for t in txns], tag)
+    digested = [r for r in relpaths if blocks.wanted(r)]  # read in place: block digests
+    written = relpaths + [blocks.relpath(r) for r in digested]
+    _write_journal(layout, repo, segment_id, written, [t.txn_id for t in txns], tag)
 
     dvcstore.checkout(layout.root, layout.store_name)  # the work tree store = HEAD's
     layout.store.mkdir(exist_ok=True)
@@ -75,6 +77,8 @@ def commit(
             rows[name] = count
     finally:
         scratch.drop_scratch(work)
+    for rel in digested:
+        blocks.write(layout.store, rel)
     txn_rows = pa.concat_tables(
         [pq.read_table(p) for p in tables["transactions"]], promote_options="permissive"
     ).to_pylist()
