@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
+from lineage.errors import RevisionError
 from lineage.store.integrity import check_files
 from lineage.store.layout import Layout
-from lineage.versioning import dvcstore, gitrepo
+from lineage.versioning import dvcstore, gitrepo, remote_reads
 
 if TYPE_CHECKING:
     import git
@@ -42,6 +43,7 @@ def _walk(layout: Layout, repo: git.Repo, commit: str | None):
     if commit is None:
         return []
     versions = list(reversed(gitrepo.versions(repo, commit, layout.dvc_file.name)))
+    _fetch_manifests(layout, repo, [v.commit for v in versions])
     seen: set[str] = set()
     out = []
     for v in versions:
@@ -50,6 +52,36 @@ def _walk(layout: Layout, repo: git.Repo, commit: str | None):
         seen.update(segs)
         out.append((v, new))
     return out
+
+
+def _fetch_manifests(layout: Layout, repo: git.Repo, commits: list[str]) -> None:
+    """Bring the manifests of ``commits`` that the cache lacks (a clone that read or
+    pulled one revision has only its manifest): without them a version's segments would
+    be credited to a later version."""
+    missing = []
+    for sha in commits:
+        blob = gitrepo.read_blob(repo.commit(sha), layout.dvc_file.name)
+        if blob is not None:
+            md5 = dvcstore.dir_md5(blob, sha[:10])
+            if not dvcstore.cache_path(layout.root, md5).exists():
+                missing.append((sha, md5))
+    if not missing:
+        return
+    remote = remote_reads.for_repo(layout.root)
+    if remote is not None:
+        remote_reads.download(remote, [md5 for _, md5 in missing], layout.root)
+    left = [
+        (sha, md5) for sha, md5 in missing if not dvcstore.cache_path(layout.root, md5).exists()
+    ]
+    if left:
+        dvcstore.fetch_objects(layout.root, [md5 for _, md5 in left])
+    left = [(sha, md5) for sha, md5 in left if not dvcstore.cache_path(layout.root, md5).exists()]
+    if left:
+        raise RevisionError(
+            f"the store manifest of version {left[0][0][:10]} is neither in the DVC cache "
+            "nor on the remote: which version wrote which labels cannot be told",
+            hint="`lineage pull` from a remote that has it",
+        )
 
 
 def version_tables(layout: Layout, repo: git.Repo, commit: str | None) -> VersionTables:
