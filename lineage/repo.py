@@ -173,19 +173,25 @@ class Repo:
 
     # ------------------------------------------------------------------ reading
 
-    def at(self, rev: str | None = None, *, threads: int | None = None) -> Snapshot:
-        """Open revision ``rev`` (tag, branch, SHA, HEAD~2; None = HEAD plus staged work)."""
+    def at(
+        self, rev: str | None = None, *, threads: int | None = None, in_place: bool = True
+    ) -> Snapshot:
+        """Open revision ``rev`` (tag, branch, SHA, HEAD~2; None = HEAD plus staged work).
+        ``in_place``: segments the cache lacks are read on an object-storage remote
+        where they are (``remote_reads``); writers and proofs pass False (they need
+        every file in the cache)."""
         from lineage.versioning.revision import resolve
 
-        return self._open(resolve(self.layout, self.git, rev), threads=threads)
+        files = resolve(self.layout, self.git, rev, in_place=in_place)
+        return self._open(files, threads=threads)
 
     def pair(self, a: str | None, b: str | None = None, *, threads: int | None = None) -> Pair:
         """Open two revisions at once: schema ``a`` holds A's views, schema ``b`` (and the
         default schema) B's, so SQL can compare them (``a.labels`` vs ``b.labels``)."""
         from lineage.versioning.revision import resolve
 
-        files_a = resolve(self.layout, self.git, a)
-        files_b = resolve(self.layout, self.git, b)
+        files_a = resolve(self.layout, self.git, a, in_place=True)
+        files_b = resolve(self.layout, self.git, b, in_place=True)
         return cast("Pair", self._open(files_b, threads=threads, base=files_a))
 
     def revision(self, rev: str | None = None) -> tuple[RevisionFiles, VersionTables]:
@@ -534,7 +540,7 @@ class Repo:
         path = Path(path)
         with self._writing():
             txn_id = ids.time_id("t")
-            with self.at(None) as snap:
+            with self.at(None, in_place=False) as snap:
                 decision, table = samples.record_results(
                     snap, sample_id, path, txn_id, confidence=confidence
                 )
@@ -596,7 +602,7 @@ class Repo:
         commit = commit_of(self.git, rev)
         if commit is None:
             raise InputError("the repository has no commits yet", field="rev")
-        with self.at(commit.hexsha) as snap:  # opening checks every segment's hash
+        with self.at(commit.hexsha, in_place=False) as snap:  # opening checks every segment's hash
             found = snap.arrow(
                 "SELECT revision, txn_id FROM label_events WHERE label_id = ? "
                 "ORDER BY revision DESC LIMIT 1",
@@ -751,7 +757,7 @@ class Repo:
         _tick(progress, "matching", batch.labels.num_rows, None)
         batch.labels = ingest.fill_defaults(batch.labels, options)
         with self._writing():
-            with self.at(None) as snap:
+            with self.at(None, in_place=False) as snap:
                 con = snap.con
                 validate_batch(
                     duck.connect(),
@@ -813,7 +819,7 @@ class Repo:
         from lineage.store.identity import MatchReport
 
         file, mode = str(path), options.mode or _default_mode(fmt, batch.labels)
-        with closing(rest), self._writing(), self.at(None) as snap:
+        with closing(rest), self._writing(), self.at(None, in_place=False) as snap:
             con = snap.con
             if batch.reviews is not None:
                 raise PartsFailed
@@ -984,7 +990,7 @@ class Repo:
         if reviews.num_rows == 0:
             raise InputError("no reviews in the file", file=file)
         with self._writing():
-            with self.at(None) as snap:
+            with self.at(None, in_place=False) as snap:
                 gl = reviews.column("guideline_version").to_pylist()
                 known = {
                     r[0] for r in snap.con.execute("SELECT version FROM guidelines").fetchall()
@@ -1116,7 +1122,7 @@ class Repo:
             self._no_merge_in_progress()
             last = None
             if gitrepo.has_commits(self.git):
-                with self.at("HEAD") as snap:
+                with self.at("HEAD", in_place=False) as snap:
                     found = snap.con.sql(
                         "SELECT hash FROM transactions ORDER BY txn_id DESC LIMIT 1"
                     ).fetchall()
@@ -1127,7 +1133,7 @@ class Repo:
                     'set it with git config user.name "..." and git config user.email "..."'
                 )
             ratio, least = _checkpoint_settings(self.config)
-            with self.at(None) as snap:
+            with self.at(None, in_place=False) as snap:
                 due = staging.staged(self.layout.staging) and checkpoint.needed(snap, ratio, least)
             if due:
                 self._stage_checkpoint("checkpoint")
@@ -1144,7 +1150,7 @@ class Repo:
 
     def _stage_checkpoint(self, message: str, files: RevisionFiles | None = None) -> None:
         """Stage a checkpoint of the work state (or of ``files``), streamed to disk."""
-        with self.at(None) if files is None else self._open(files) as snap:
+        with self.at(None, in_place=False) if files is None else self._open(files) as snap:
             rows, live, covers = checkpoint.state(snap)
             self._stage(
                 ids.time_id("t"),
@@ -1503,7 +1509,7 @@ class Repo:
         streams = getattr(module, "STREAMS_LABELS", False)
         # a writer that streams reads the labels in order a batch at a time: the sort
         # spills past a small budget instead of holding the revision
-        files = resolve(self.layout, self.git, rev)
+        files = resolve(self.layout, self.git, rev, in_place=True)
         with self._open(files, memory=STREAM_MEMORY if streams else None) as snap:
 
             def raw(view: str) -> pa.Table:

@@ -123,7 +123,7 @@ class Plan:
     """What the views of one revision are on Spark, worked out before Spark starts:
     the source files of each table, each derived view in Spark SQL, every columns list."""
 
-    sources: dict[str, tuple[str, list[Path]]] = field(default_factory=dict)  # name: table, files
+    sources: dict[str, tuple[str, list[Path | str]]] = field(default_factory=dict)  # name: table, files
     statements: list[tuple[str, str]] = field(default_factory=list)  # (view, Spark SELECT)
     versions: dict[str, tuple[str, list[tuple]]] = field(default_factory=dict)  # name: DDL, rows
     columns: Columns = field(default_factory=dict)
@@ -135,7 +135,7 @@ def plan(repo: Repo | str | Path, rev: str | None = None) -> Plan:
     files, versions = repo.revision(rev)
     out = Plan()
 
-    def source(name: str, table: str, paths: list[Path]) -> None:
+    def source(name: str, table: str, paths: list[Path | str]) -> None:
         out.sources[name] = (table, paths)
         out.columns[name] = {f.name: "" for f in schemas.schema(table)}
 
@@ -143,7 +143,7 @@ def plan(repo: Repo | str | Path, rev: str | None = None) -> Plan:
         source(f"{table}_files" if table in views.RENUMBERED else f"{table}_raw", table,
                files.files(table))  # fmt: skip
     checkpoint = files.checkpoint()
-    tail: list[Path] = []
+    tail: list[Path | str] = []
     if checkpoint is not None:
         path, covered = checkpoint
         tail = files.tail_files(covered)

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from lineage.query import iou, views
+from lineage.query import iou, stream, views
 from lineage.store import duck
 from lineage.store import schema as schemas
 from lineage.versioning.revision import RevisionFiles
@@ -40,16 +40,28 @@ def connect(
         con.execute("SET memory_limit = ?", [memory_limit])
     con.execute("SET temp_directory = ?", [str(temp_dir) if temp_dir else ""])
     iou.register(con)
+    # segments read in place on the remote (one remote for both sides of a pair)
+    remotes = {id(f.remote): f.remote for f in (files, base) if f is not None and f.remote}
+    for remote in remotes.values():
+        con.register_filesystem(remote)
+    if remotes:
+        # DuckDB prefetches every column of a row group its statistics keep; without
+        # prefetching it reads the filter column first and the others only where rows
+        # match: a history read in place fetched 9 % of a 1 M-label store, not 15 %
+        con.execute("SET disable_parquet_prefetching = true")
     _load_versions(con, versions)
     readable = set(files.readable())
-    if base is None:
-        create_views(con, files, "main")
-    else:
-        for schema, side in (("a", base), ("b", files)):
-            con.execute(f"CREATE SCHEMA {schema}")
-            create_views(con, side, schema)
-        readable |= set(base.readable())
-        con.execute("SET search_path = 'b,main'")  # unqualified names read B's views
+    try:
+        if base is None:
+            create_views(con, files, "main")
+        else:
+            for schema, side in (("a", base), ("b", files)):
+                con.execute(f"CREATE SCHEMA {schema}")
+                create_views(con, side, schema)
+            readable |= set(base.readable())
+            con.execute("SET search_path = 'b,main'")  # unqualified names read B's views
+    except duckdb.Error as exc:  # a footer read in place failed (the remote, a bad block)
+        raise stream.translate(exc) from None
     if conflicts is not None:  # a merge is in progress
         con.register("_conflicts", conflicts)
         con.execute("CREATE VIEW main.conflicts AS SELECT * FROM main._conflicts")
@@ -98,7 +110,7 @@ def create_views(con: duckdb.DuckDBPyConnection, files: RevisionFiles, schema: s
         name = f"{table}_files" if table in views.RENUMBERED else f"{table}_raw"
         con.execute(f"CREATE VIEW {schema}.{name} AS {source}")
     checkpoint = files.checkpoint()
-    tail: list[Path] = []
+    tail: list[Path | str] = []
     if checkpoint is not None:
         path, covered = checkpoint
         tail = files.tail_files(covered)

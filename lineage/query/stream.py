@@ -9,6 +9,7 @@ the query, and a ``--timeout`` covers the whole output, not only the first batch
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
@@ -43,6 +44,10 @@ def translate(exc: duckdb.Error) -> BaseException:
         if limit is not None:
             return QueryError(f"query stopped after the {limit:g} s timeout")
         return KeyboardInterrupt()
+    remote_fs = sys.modules.get("lineage.versioning.remote_fs")  # loaded: a read in place
+    failure = remote_fs.take_failure() if remote_fs is not None else None
+    if failure is not None:
+        return failure
     if isinstance(exc, duckdb.PermissionException):
         return QueryError(f"refused: {exc}", hint="queries can read only the store's views")
     return QueryError(str(exc).strip())

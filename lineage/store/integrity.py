@@ -68,10 +68,12 @@ class _Memo:
 
 def check_revision(layout: Layout, segments, commit: str) -> None:
     """``check_segments`` and ``check_complete`` for one opened revision, with the memo
-    read and written once."""
+    read and written once. A segment read in place on the remote (``url``) was vouched
+    for by the remote's own md5 of it (``remote_reads``)."""
     memo = _Memo(layout)
     for seg in segments:
-        _check(memo, seg.path, seg.md5, seg.relpath)
+        if getattr(seg, "url", None) is None:
+            _check(memo, seg.path, seg.md5, seg.relpath)
     _complete(memo, segments, commit)
     memo.save()
 

@@ -1,26 +1,29 @@
 """Resolve a revision to the segment files that make up its label store, without checkout.
 
 ``<rev>:<store>.dvc`` names the directory manifest; the manifest names each segment
-file's md5; the files are read in place from the DVC cache, fetched from the remote
-first when the cache lacks them.
+file's md5; the files are read in place from the DVC cache. A segment the cache lacks
+is read in place on an object-storage remote that vouches for its md5
+(``remote_reads``), else fetched from the remote first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lineage.errors import IntegrityError, RevisionError
-from lineage.store import integrity
+from lineage.store import blocks, integrity
 from lineage.store import schema as schemas
 from lineage.store.files import within
 from lineage.store.layout import Layout
 from lineage.store.staging import StagedTxn, staged
-from lineage.versioning import dvcstore, gitrepo
+from lineage.versioning import dvcstore, gitrepo, remote_reads
 
 if TYPE_CHECKING:
     import git
+
+    from lineage.versioning.remote_fs import RemoteObjects
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,13 @@ class Segment:
     segment_id: str
     relpath: str
     md5: str
-    path: Path
+    path: Path  # in the DVC cache
+    url: str | None = None  # read in place on the remote instead (``remote_reads``)
+
+    @property
+    def location(self) -> Path | str:
+        """Where readers open it: the remote object's URL, else the cache file."""
+        return self.url or self.path
 
 
 @dataclass
@@ -40,8 +49,9 @@ class RevisionFiles:
     commit: str | None  # the commit it resolved to
     segments: list[Segment] = field(default_factory=list)
     staged: list[StagedTxn] = field(default_factory=list)
+    remote: RemoteObjects | None = None  # where segments with a ``url`` are read
 
-    def checkpoint(self) -> tuple[Path, set[str]] | None:
+    def checkpoint(self) -> tuple[Path | str, set[str]] | None:
         """The newest checkpoint of this revision and the label_events segments it covers."""
         cps = [s for s in self.segments if s.table == schemas.CHECKPOINTS]
         if not cps:
@@ -51,28 +61,34 @@ class RevisionFiles:
         import pyarrow.parquet as pq
 
         newest = max(cps, key=lambda s: s.segment_id)
-        meta = pq.read_schema(newest.path).metadata or {}
-        return newest.path, set(json.loads(meta.get(b"lineage.covers", b"[]")))
+        if newest.url is not None and self.remote is not None:
+            with self.remote.open(newest.url) as fh:
+                meta = pq.read_schema(fh).metadata or {}
+        else:
+            meta = pq.read_schema(newest.path).metadata or {}
+        return newest.location, set(json.loads(meta.get(b"lineage.covers", b"[]")))
 
-    def tail_files(self, covered: set[str]) -> list[Path]:
+    def tail_files(self, covered: set[str]) -> list[Path | str]:
         """label_events files a checkpoint does not cover: later segments and staged work."""
-        out = [
-            s.path
+        out: list[Path | str] = [
+            s.location
             for s in self.segments
             if s.table == "label_events" and s.segment_id not in covered
         ]
         out += [f for t in self.staged if (f := t.table_file("label_events")) is not None]
         return out
 
-    def files(self, table: str) -> list[Path]:
-        out = [s.path for s in self.segments if s.table == table]
+    def files(self, table: str) -> list[Path | str]:
+        out: list[Path | str] = [s.location for s in self.segments if s.table == table]
         out += [f for t in self.staged if (f := t.table_file(table)) is not None]
         return out
 
-    def readable(self) -> list[Path]:
-        """Every file the views of this revision read: exactly what user SQL may open."""
-        out = [s.path for s in self.segments]
-        out += [f for t in self.staged for f in t.tables().values()]
+    def readable(self) -> list[str]:
+        """Every file the views of this revision read: exactly what user SQL may open
+        (a remote object in each form DuckDB checks)."""
+        out = [str(s.path) for s in self.segments if s.url is None]
+        out += [form for s in self.segments if s.url for form in remote_reads.url_forms(s.url)]
+        out += [str(f) for t in self.staged for f in t.tables().values()]
         return out
 
     @property
@@ -82,24 +98,41 @@ class RevisionFiles:
         return self.rev
 
 
-def resolve(layout: Layout, repo: git.Repo, rev: str | None) -> RevisionFiles:
-    """The files of ``rev`` (None: HEAD plus staged transactions)."""
+def resolve(
+    layout: Layout, repo: git.Repo, rev: str | None, *, in_place: bool = False
+) -> RevisionFiles:
+    """The files of ``rev`` (None: HEAD plus staged transactions). ``in_place``: segments
+    the cache lacks may be read on the remote where they are (read-only uses: a writer
+    needs every file of HEAD in the cache, and ``verify`` hashes every byte)."""
     if rev is None:
         if not gitrepo.has_commits(repo):
             return RevisionFiles(None, None, [], staged(layout.staging))
         commit = repo.head.commit
-        segs = _segments(layout, commit)
-        return RevisionFiles(None, commit.hexsha, segs, staged(layout.staging))
+        segs, remote = _segments(layout, commit, in_place)
+        return RevisionFiles(None, commit.hexsha, segs, staged(layout.staging), remote)
     commit = gitrepo.resolve(repo, rev)
-    return RevisionFiles(rev, commit.hexsha, _segments(layout, commit))
+    segs, remote = _segments(layout, commit, in_place)
+    return RevisionFiles(rev, commit.hexsha, segs, remote=remote)
 
 
-def _segments(layout: Layout, commit: git.Commit) -> list[Segment]:
+# Tables every open reads whole (the completeness check): fetched, never read in place.
+_WHOLE = ("transactions",)
+
+
+def _segments(
+    layout: Layout, commit: git.Commit, in_place: bool
+) -> tuple[list[Segment], RemoteObjects | None]:
     blob = gitrepo.read_blob(commit, layout.dvc_file.name)
     if blob is None:
-        return []
+        return [], None
     md5 = dvcstore.dir_md5(blob, commit.hexsha[:10])
+    remote = None
     entries = dvcstore.manifest(layout.root, md5)
+    if entries is None and in_place:
+        remote = remote_reads.for_repo(layout.root)
+        if remote is not None:
+            remote_reads.download(remote, [md5], layout.root)
+            entries = dvcstore.manifest(layout.root, md5)
     if entries is None:
         dvcstore.fetch_objects(layout.root, [md5])
         entries = dvcstore.manifest(layout.root, md5)
@@ -111,6 +144,12 @@ def _segments(layout: Layout, commit: git.Commit) -> list[Segment]:
             )
     segs = [s for s in (_segment(layout, e) for e in entries) if s is not None]
     missing = [s for s in segs if not s.path.exists()]
+    if missing and in_place:
+        remote = remote or remote_reads.for_repo(layout.root)
+        if remote is not None:
+            digests = {e["relpath"]: e["md5"] for e in entries if "relpath" in e}
+            segs = _in_place(layout, remote, segs, missing, digests)
+            missing = [s for s in segs if s.url is None and not s.path.exists()]
     if missing:
         dvcstore.fetch_objects(layout.root, [s.md5 for s in missing])
         still = [s for s in missing if not s.path.exists()]
@@ -122,7 +161,7 @@ def _segments(layout: Layout, commit: git.Commit) -> list[Segment]:
             )
     segs = sorted(segs, key=lambda s: (s.table, s.segment_id))
     cache = dvcstore.cache_dir(layout.root)
-    outside = next((s for s in segs if not within(s.path, cache)), None)
+    outside = next((s for s in segs if s.url is None and not within(s.path, cache)), None)
     if outside is not None:
         raise IntegrityError(
             f"segment {outside.relpath} of {commit.hexsha[:10]} leads outside the DVC cache "
@@ -131,7 +170,29 @@ def _segments(layout: Layout, commit: git.Commit) -> list[Segment]:
         )
     # a corrupt or incomplete store is an IntegrityError, never wrong rows
     integrity.check_revision(layout, segs, commit.hexsha)
-    return segs
+    if not any(s.url for s in segs):
+        remote = None
+    return segs, remote
+
+
+def _in_place(
+    layout: Layout,
+    remote: RemoteObjects,
+    segs: list[Segment],
+    missing: list[Segment],
+    manifest: dict[str, str],
+) -> list[Segment]:
+    """``segs`` with the missing ones that have block digests marked to be read on the
+    remote (each block checked as it is fetched); the others, and the tables read
+    whole, are fetched into the cache and hashed instead."""
+    remote_reads.download(remote, [s.md5 for s in missing if s.table in _WHOLE], layout.root)
+    digested = {
+        s.md5: manifest[blocks.relpath(s.relpath)]
+        for s in missing
+        if s.table not in _WHOLE and blocks.relpath(s.relpath) in manifest
+    }
+    readable = remote_reads.expect(remote, digested, layout.root)
+    return [replace(s, url=remote.url(s.md5)) if s.md5 in readable else s for s in segs]
 
 
 def _segment(layout: Layout, entry: dict) -> Segment | None:
