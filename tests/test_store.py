@@ -201,6 +201,24 @@ def test_old_version_read_from_remote_when_cache_lacks_it(repo, tmp_path):
         assert snap.sql("select count(*) from label_events").fetchall()[0][0] == 6
 
 
+def test_a_clone_that_read_one_version_credits_each_label_to_its_own_version(repo, tmp_path):
+    # the clone fetches v3's manifest to read it; the older versions' manifests must come
+    # too, or every older segment is credited to v3 (found while testing reads in place)
+    three_versions(repo, tmp_path)
+    repo.remote_add("local", str(tmp_path / "remote"))
+    repo.git.index.commit("remote")
+    repo.push()
+    import git
+
+    git.Repo.clone_from(repo.root, tmp_path / "clone")
+    clone = Repo.open(tmp_path / "clone")
+    with repo.at("v3") as snap:  # the label moved in v2
+        lid = snap.sql("select label_id from labels where revision = 2").fetchall()[0][0]
+    ours = [(row["revision"], row["version"]) for row in repo.history(lid, "v3").to_pylist()]
+    theirs = [(row["revision"], row["version"]) for row in clone.history(lid, "v3").to_pylist()]
+    assert theirs == ours and len({v for _, v in ours}) == len(ours) > 1
+
+
 def test_fresh_clone_pull_then_query(repo, tmp_path):
     three_versions(repo, tmp_path)
     repo.remote_add("local", str(tmp_path / "remote"))

@@ -27,15 +27,18 @@ class VersionTables:
     segments: dict[str, list]  # commit, segment_id
 
 
-def _manifest_segments(layout: Layout, repo: git.Repo, sha: str) -> dict[str, str] | None:
-    """``relpath -> md5`` of the transactions segments at a commit (None when not cached)."""
+def _dir_md5(layout: Layout, repo: git.Repo, sha: str) -> str | None:
+    """The md5 of the store manifest at a commit (None: the commit has no store)."""
     blob = gitrepo.read_blob(repo.commit(sha), layout.dvc_file.name)
-    if blob is None:
-        return {}
-    entries = dvcstore.manifest(layout.root, dvcstore.dir_md5(blob, sha[:10]))
-    if entries is None:
-        return None
-    return {e["relpath"]: e["md5"] for e in entries if e["relpath"].startswith("transactions/")}
+    return None if blob is None else dvcstore.dir_md5(blob, sha[:10])
+
+
+def _manifest_segments(layout: Layout, md5: str | None) -> dict[str, str]:
+    """``relpath -> md5`` of the transactions segments in a manifest."""
+    entries = dvcstore.manifest(layout.root, md5) if md5 is not None else []
+    return {
+        e["relpath"]: e["md5"] for e in entries or [] if e["relpath"].startswith("transactions/")
+    }
 
 
 def _walk(layout: Layout, repo: git.Repo, commit: str | None):
@@ -43,42 +46,39 @@ def _walk(layout: Layout, repo: git.Repo, commit: str | None):
     if commit is None:
         return []
     versions = list(reversed(gitrepo.versions(repo, commit, layout.dvc_file.name)))
-    _fetch_manifests(layout, repo, [v.commit for v in versions])
+    md5s = {v.commit: _dir_md5(layout, repo, v.commit) for v in versions}
+    _fetch_manifests(layout, md5s)
     seen: set[str] = set()
     out = []
     for v in versions:
-        segs = _manifest_segments(layout, repo, v.commit) or {}
+        segs = _manifest_segments(layout, md5s[v.commit])
         new = {rel: md5 for rel, md5 in segs.items() if rel not in seen}
         seen.update(segs)
         out.append((v, new))
     return out
 
 
-def _fetch_manifests(layout: Layout, repo: git.Repo, commits: list[str]) -> None:
-    """Bring the manifests of ``commits`` that the cache lacks (a clone that read or
-    pulled one revision has only its manifest): without them a version's segments would
-    be credited to a later version."""
-    missing = []
-    for sha in commits:
-        blob = gitrepo.read_blob(repo.commit(sha), layout.dvc_file.name)
-        if blob is not None:
-            md5 = dvcstore.dir_md5(blob, sha[:10])
-            if not dvcstore.cache_path(layout.root, md5).exists():
-                missing.append((sha, md5))
+def _fetch_manifests(layout: Layout, md5s: dict[str, str | None]) -> None:
+    """Bring the manifests (``commit -> md5``) that the cache lacks: a clone that read or
+    pulled one revision has only its manifest, and without the others a version's
+    segments would be credited to a later version."""
+
+    def lacking(pairs):
+        return [(c, m) for c, m in pairs if not dvcstore.cache_path(layout.root, m).exists()]
+
+    missing = lacking((c, m) for c, m in md5s.items() if m is not None)
     if not missing:
         return
     remote = remote_reads.for_repo(layout.root)
     if remote is not None:
-        remote_reads.download(remote, [md5 for _, md5 in missing], layout.root)
-    left = [
-        (sha, md5) for sha, md5 in missing if not dvcstore.cache_path(layout.root, md5).exists()
-    ]
-    if left:
-        dvcstore.fetch_objects(layout.root, [md5 for _, md5 in left])
-    left = [(sha, md5) for sha, md5 in left if not dvcstore.cache_path(layout.root, md5).exists()]
-    if left:
+        remote_reads.download(remote, [m for _, m in missing], layout.root)
+        missing = lacking(missing)
+    if missing:
+        dvcstore.fetch_objects(layout.root, [m for _, m in missing])
+        missing = lacking(missing)
+    if missing:
         raise RevisionError(
-            f"the store manifest of version {left[0][0][:10]} is neither in the DVC cache "
+            f"the store manifest of version {missing[0][0][:10]} is neither in the DVC cache "
             "nor on the remote: which version wrote which labels cannot be told",
             hint="`lineage pull` from a remote that has it",
         )
