@@ -64,6 +64,7 @@ def targets(results: dict) -> list[dict]:
     groupings = [_get(r, k, "seconds") for k in ("agreement_cli", "agreement_annotator_cli", "agreement_class_cli")]  # fmt: skip
     agreement = None if None in groupings else sum(groupings)  # type: ignore[arg-type]
     exp, exp_m = _get(r, "export_coco_cli", "seconds"), _get(r, "export_coco_cli", "peak_rss_mb")
+    remote_hist = _get(r, "remote_reads", "history", "pct_of_store")
     datum, diff_small = (
         _get(r, "datum_compare", "seconds"),
         _get(r, "datum_compare", "lineage_seconds"),
@@ -119,6 +120,11 @@ def targets(results: dict) -> list[dict]:
             ok(lambda: exp <= coco, exp, coco),
         ),
         t("export coco peak RSS <= 1 GiB", _fmt_mb(exp_m), ok(lambda: exp_m <= 1024, exp_m)),
+        t(
+            "history read in place from S3 < 5 % of the store's bytes (issue 15)",
+            "n/a" if remote_hist is None else f"{remote_hist:.1f} %",
+            ok(lambda: remote_hist < 5, remote_hist),
+        ),
         t(
             "diff faster than Datumaro's datum compare (same pair)",
             _ratio(datum, diff_small),
@@ -290,6 +296,26 @@ def _rows(results: dict, sizes: Sizes) -> list[tuple[str, str, str, str]]:
             )
     else:
         row("DuckDB / Spark local[2]", _why(eng))
+    rr = r.get("remote_reads", {})
+    if "store_bytes" in rr:
+        for key, label in (
+            ("history", "history LABEL"),
+            ("blame", "blame ASSET"),
+            ("count", "count(*) of labels"),
+            ("diff_adjacent", "diff of adjacent versions"),
+            ("diff_first_last", f"diff v1..{last}"),
+        ):
+            x = rr.get(key, {})
+            row(
+                f"read in place from S3 (fresh clone): {label}",
+                f"{x['bytes_fetched'] / 2**20:.1f} MiB in {_fmt_s(x['seconds'])}"
+                if "bytes_fetched" in x
+                else _why(x),
+                f"store {rr['store_bytes'] / 2**20:.1f} MiB on the remote",
+                f"{x['pct_of_store']:.1f} %" if "pct_of_store" in x else "",
+            )
+    else:
+        row("read in place from S3", _why(rr))
     cmd("agreement_cli", f"agreement --rev {last}")
     cmd("agreement_annotator_cli", f"agreement --rev {last} --by annotator")
     cmd("agreement_class_cli", f"agreement --rev {last} --by class")

@@ -123,7 +123,9 @@ class Plan:
     """What the views of one revision are on Spark, worked out before Spark starts:
     the source files of each table, each derived view in Spark SQL, every columns list."""
 
-    sources: dict[str, tuple[str, list[Path | str]]] = field(default_factory=dict)  # name: table, files
+    sources: dict[str, tuple[str, list[Path | str]]] = field(
+        default_factory=dict
+    )  # name: table, files
     statements: list[tuple[str, str]] = field(default_factory=list)  # (view, Spark SELECT)
     versions: dict[str, tuple[str, list[tuple]]] = field(default_factory=dict)  # name: DDL, rows
     columns: Columns = field(default_factory=dict)

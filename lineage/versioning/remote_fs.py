@@ -160,6 +160,12 @@ class RemoteObjects(AbstractFileSystem):
             raise OSError(str(err))
         return data
 
+    def forget(self) -> None:
+        """Drop the blocks kept (the next reads fetch again)."""
+        with self._lock:
+            self._blocks.clear()
+            self._cached = 0
+
     def _get(self, key: str, start: int | None, end: int | None) -> bytes:
         try:
             data = self.inner.cat_file(key, start=start, end=end)
