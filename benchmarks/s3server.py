@@ -72,6 +72,10 @@ class Server:
                 f"-dir={self.data}",
                 "-s3",
                 f"-s3.port={self.port}",
+                # its Iceberg and Lance listeners default to fixed ports (8181, 9101): a
+                # second server (another test worker, the benchmark) then dies on start
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
                 f"-master.port={self.ports[0]}",
                 f"-volume.port={self.ports[1]}",
                 f"-filer.port={self.ports[2]}",
