@@ -272,11 +272,16 @@ def check_config(root: Path) -> None:
 def cache_dir(root: Path) -> Path:
     """The DVC cache's ``files/md5`` folder: parsed once per state of the config files
     (``cache_path`` asks for every segment of every revision opened)."""
-    stamps = tuple(
+    return _cache_dir(root, config_stamps(root))
+
+
+def config_stamps(root: Path) -> tuple:
+    """(mtime, size) of .dvc/config and .dvc/config.local: what a result parsed from them
+    is cached under, so an edit shows up at once."""
+    return tuple(
         (p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
         for p in (root / ".dvc" / "config", root / ".dvc" / "config.local")
     )
-    return _cache_dir(root, stamps)
 
 
 @functools.lru_cache(maxsize=32)

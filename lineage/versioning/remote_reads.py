@@ -53,11 +53,7 @@ def for_repo(root: Path) -> RemoteObjects | None:
     default = next((r for r in dvcstore.remotes(root) if r[2]), None)
     if default is None or default[1].split("://", 1)[0] not in SCHEMES:
         return None
-    stamps = tuple(
-        (p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
-        for p in (root / ".dvc" / "config", root / ".dvc" / "config.local")
-    )
-    return _open(root, default[0], default[1], stamps)
+    return _open(root, default[0], default[1], dvcstore.config_stamps(root))
 
 
 @functools.lru_cache(maxsize=8)
@@ -109,6 +105,18 @@ def expect(remote: RemoteObjects, digested: dict[str, str], root: Path) -> set[s
                 remote.expect(remote.key(md5), path.read_bytes())
             out.add(md5)
     return out
+
+
+def fetch_whole(root: Path, md5s: list[str]) -> None:
+    """Bring objects (manifests, small files) into the cache, hashed: through the
+    remote's own client where reads in place are on (no DVC import), the rest through
+    DVC's fetch. What neither has stays missing: callers say what that means."""
+    remote = for_repo(root)
+    if remote is not None:
+        download(remote, md5s, root)
+    missing = [m for m in md5s if not dvcstore.cache_path(root, m).exists()]
+    if missing:
+        dvcstore.fetch_objects(root, missing)
 
 
 def download(remote: RemoteObjects, md5s: list[str], root: Path) -> None:

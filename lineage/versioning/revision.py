@@ -126,15 +126,12 @@ def _segments(
     if blob is None:
         return [], None
     md5 = dvcstore.dir_md5(blob, commit.hexsha[:10])
-    remote = None
     entries = dvcstore.manifest(layout.root, md5)
-    if entries is None and in_place:
-        remote = remote_reads.for_repo(layout.root)
-        if remote is not None:
-            remote_reads.download(remote, [md5], layout.root)
-            entries = dvcstore.manifest(layout.root, md5)
     if entries is None:
-        dvcstore.fetch_objects(layout.root, [md5])
+        if in_place:
+            remote_reads.fetch_whole(layout.root, [md5])
+        else:
+            dvcstore.fetch_objects(layout.root, [md5])
         entries = dvcstore.manifest(layout.root, md5)
         if entries is None:
             raise RevisionError(
@@ -144,12 +141,11 @@ def _segments(
             )
     segs = [s for s in (_segment(layout, e) for e in entries) if s is not None]
     missing = [s for s in segs if not s.path.exists()]
-    if missing and in_place:
-        remote = remote or remote_reads.for_repo(layout.root)
-        if remote is not None:
-            digests = {e["relpath"]: e["md5"] for e in entries if "relpath" in e}
-            segs = _in_place(layout, remote, segs, missing, digests)
-            missing = [s for s in segs if s.url is None and not s.path.exists()]
+    remote = remote_reads.for_repo(layout.root) if missing and in_place else None
+    if missing and remote is not None:
+        listed = {e["relpath"]: e["md5"] for e in entries if "relpath" in e}
+        segs = _in_place(layout, remote, segs, missing, listed)
+        missing = [s for s in segs if s.url is None and not s.path.exists()]
     if missing:
         dvcstore.fetch_objects(layout.root, [s.md5 for s in missing])
         still = [s for s in missing if not s.path.exists()]

@@ -67,14 +67,8 @@ def _fetch_manifests(layout: Layout, md5s: dict[str, str | None]) -> None:
         return [(c, m) for c, m in pairs if not dvcstore.cache_path(layout.root, m).exists()]
 
     missing = lacking((c, m) for c, m in md5s.items() if m is not None)
-    if not missing:
-        return
-    remote = remote_reads.for_repo(layout.root)
-    if remote is not None:
-        remote_reads.download(remote, [m for _, m in missing], layout.root)
-        missing = lacking(missing)
     if missing:
-        dvcstore.fetch_objects(layout.root, [m for _, m in missing])
+        remote_reads.fetch_whole(layout.root, [m for _, m in missing])
         missing = lacking(missing)
     if missing:
         raise RevisionError(
