@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from lineage.show.evidence import EvidencePack
     from lineage.show.site import Site
     from lineage.versioning.commit import CommitResult
+    from lineage.versioning.commits import Commits
     from lineage.versioning.merge import MergeResult, MergeState
     from lineage.versioning.proofs import ConsistencyProof, InclusionProof
     from lineage.versioning.repair import RepairResult
@@ -103,6 +104,7 @@ class Repo:
         self.root = Path(root).resolve()
         self.layout = Layout.of(self.root)
         self._git = None
+        self._commits: Commits | None = None
         self._config: tuple[tuple[int, int] | None, dict[str, Any]] | None = None
         self._versions: dict[str | None, VersionTables] = {}  # commit -> versions (cached)
         self.notes: list[str] = []  # what recovery did, for the CLI to show
@@ -171,6 +173,15 @@ class Repo:
             self._git = gitrepo.open_git(self.root)
         return cast("git.Repo", self._git)
 
+    @property
+    def commits(self) -> Commits:
+        """What readers ask git, without gitpython when ``.git`` and the memo answer."""
+        if self._commits is None:
+            from lineage.versioning.commits import Commits
+
+            self._commits = Commits(self.layout, lambda: self.git)
+        return self._commits
+
     # ------------------------------------------------------------------ reading
 
     def at(
@@ -182,7 +193,7 @@ class Repo:
         every file in the cache)."""
         from lineage.versioning.revision import resolve
 
-        files = resolve(self.layout, self.git, rev, in_place=in_place)
+        files = resolve(self.layout, self.commits, rev, in_place=in_place)
         return self._open(files, threads=threads)
 
     def pair(self, a: str | None, b: str | None = None, *, threads: int | None = None) -> Pair:
@@ -190,8 +201,8 @@ class Repo:
         default schema) B's, so SQL can compare them (``a.labels`` vs ``b.labels``)."""
         from lineage.versioning.revision import resolve
 
-        files_a = resolve(self.layout, self.git, a, in_place=True)
-        files_b = resolve(self.layout, self.git, b, in_place=True)
+        files_a = resolve(self.layout, self.commits, a, in_place=True)
+        files_b = resolve(self.layout, self.commits, b, in_place=True)
         return cast("Pair", self._open(files_b, threads=threads, base=files_a))
 
     def revision(self, rev: str | None = None) -> tuple[RevisionFiles, VersionTables]:
@@ -199,7 +210,7 @@ class Repo:
         what another engine (``lineage.engines.spark``) builds the views from."""
         from lineage.versioning.revision import resolve
 
-        files = resolve(self.layout, self.git, rev)
+        files = resolve(self.layout, self.commits, rev)
         return files, self._version_tables(files.commit)
 
     def _version_tables(self, commit: str | None) -> VersionTables:
@@ -207,7 +218,7 @@ class Repo:
 
         if commit not in self._versions:  # one git walk per commit (tags added meanwhile
             # by another process show up in a new Repo object)
-            self._versions[commit] = versions.version_tables(self.layout, self.git, commit)
+            self._versions[commit] = versions.version_tables(self.layout, self.commits, commit)
         return self._versions[commit]
 
     def _open(
@@ -623,7 +634,7 @@ class Repo:
         """Versions that changed the store, newest first, with their transactions."""
         from lineage.versioning import versions
 
-        return versions.log(self.layout, self.git, rev)
+        return versions.log(self.layout, self.commits, rev)
 
     def status(self) -> StatusInfo:
         txns = staging.staged(self.layout.staging)
@@ -1509,7 +1520,7 @@ class Repo:
         streams = getattr(module, "STREAMS_LABELS", False)
         # a writer that streams reads the labels in order a batch at a time: the sort
         # spills past a small budget instead of holding the revision
-        files = resolve(self.layout, self.git, rev, in_place=True)
+        files = resolve(self.layout, self.commits, rev, in_place=True)
         with self._open(files, memory=STREAM_MEMORY if streams else None) as snap:
 
             def raw(view: str) -> pa.Table:

@@ -326,7 +326,7 @@ def test_verify_cli_names_a_corrupt_file_and_its_transaction(tmp_path):
     root = new_repo(tmp_path)
     repo = Repo.open(root)
     seg = next(
-        s for s in resolve(repo.layout, repo.git, "HEAD").segments if s.table == "label_events"
+        s for s in resolve(repo.layout, repo.commits, "HEAD").segments if s.table == "label_events"
     )
     txns = [r[0] for r in repo.at("HEAD").sql("select txn_id from transactions").fetchall()]
     os.chmod(seg.path, 0o644)
@@ -341,7 +341,7 @@ def test_queries_refuse_corrupt_segments_instead_of_wrong_results(tmp_path):
     root = new_repo(tmp_path)
     repo = Repo.open(root)
     seg = next(
-        s for s in resolve(repo.layout, repo.git, "HEAD").segments if s.table == "label_events"
+        s for s in resolve(repo.layout, repo.commits, "HEAD").segments if s.table == "label_events"
     )
     good = seg.path.read_bytes()
     truth = sorted(repo.at("HEAD").sql("select * from label_events").fetchall(), key=str)

@@ -40,7 +40,7 @@ def build(repo: Repo, tmp_path: Path, n: int = 3) -> Repo:
 
 
 def segment(repo: Repo, table: str, rev: str = "HEAD", newest: bool = False):
-    segs = [s for s in resolve(repo.layout, repo.git, rev).segments if s.table == table]
+    segs = [s for s in resolve(repo.layout, repo.commits, rev).segments if s.table == table]
     return segs[-1] if newest else segs[0]
 
 
@@ -58,7 +58,7 @@ def flip_byte(path: Path, offset: int | None = None, keep_mtime: bool = False) -
 
 def chain_rows(repo: Repo, rev: str = "HEAD") -> list[dict]:
     rows = []
-    for s in resolve(repo.layout, repo.git, rev).segments:
+    for s in resolve(repo.layout, repo.commits, rev).segments:
         if s.table == "transactions":
             rows += pq.read_table(s.path).to_pylist()
     return sorted(rows, key=lambda r: r["txn_id"])
@@ -203,7 +203,7 @@ def test_corrupt_directory_manifest_is_detected(repo, tmp_path):
 
 def test_readers_refuse_a_corrupt_segment(repo, tmp_path):
     build(repo, tmp_path, 1)
-    segs = resolve(repo.layout, repo.git, "HEAD").segments
+    segs = resolve(repo.layout, repo.commits, "HEAD").segments
     check_segments(repo.layout, segs)  # intact: remembered
     memo = json.loads((repo.layout.work / "intact.json").read_text())
     assert {str(s.path) for s in segs} <= set(memo)
@@ -407,7 +407,9 @@ def test_checkpoint_files_are_covered(repo, tmp_path):
     repo.compact(tag="c1")
     result = repo.verify()
     assert result.ok, result.problems
-    (cp,) = [s for s in resolve(repo.layout, repo.git, "HEAD").segments if s.table == "checkpoints"]
+    (cp,) = [
+        s for s in resolve(repo.layout, repo.commits, "HEAD").segments if s.table == "checkpoints"
+    ]
     claimed = {s["path"] for r in chain_rows(repo) for s in r["segments"]}
     assert cp.relpath in claimed  # its SHA-256 is in the chain
 

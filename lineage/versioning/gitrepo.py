@@ -26,12 +26,17 @@ def open_git(root: Path):
 
 def find_root(start: Path) -> Path:
     """The top of the git work tree that contains ``start``."""
-    import git
-
     if not Path(start).exists():
         raise RepoError(f"the folder {start} does not exist")
     if not Path(start).is_dir():
         raise RepoError(f"{start} is not a folder")
+    from lineage.versioning.gitdir import find_root as plain_root
+
+    root = plain_root(start)  # a plain .git folder: no gitpython import
+    if root is not None:
+        return root
+    import git
+
     try:
         repo = git.Repo(start, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -59,6 +64,16 @@ def resolve(repo: git.Repo, rev: str):
         return repo.commit(rev)
     except (git.BadName, ValueError, git.BadObject, IndexError) as exc:
         raise RevisionError(f"unknown revision '{rev}'", hint="see `lineage log`") from exc
+
+
+def peel(repo: git.Repo, sha: str) -> str | None:
+    """The commit an object (a commit, or a tag of one) peels to; None for anything else."""
+    import git
+
+    try:
+        return repo.commit(sha).hexsha
+    except (git.BadName, ValueError, git.BadObject):
+        return None
 
 
 def read_blob(commit: git.Commit, path: str) -> bytes | None:

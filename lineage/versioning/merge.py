@@ -318,9 +318,11 @@ def union(layout: Layout, repo: git.Repo, ours: str, theirs: str) -> Union:
     import pyarrow.parquet as pq
 
     from lineage.errors import IntegrityError
+    from lineage.versioning.commits import Commits
     from lineage.versioning.revision import RevisionFiles, resolve
 
-    a, b = resolve(layout, repo, ours), resolve(layout, repo, theirs)
+    commits = Commits(layout, lambda: repo)
+    a, b = resolve(layout, commits, ours), resolve(layout, commits, theirs)
     mine = {s.relpath: s for s in a.segments}
     other = {s.relpath: s for s in b.segments}
     for rel, s in other.items():

@@ -18,11 +18,10 @@ from lineage.store import schema as schemas
 from lineage.store.files import within
 from lineage.store.layout import Layout
 from lineage.store.staging import StagedTxn, staged
-from lineage.versioning import dvcstore, gitrepo, remote_reads
+from lineage.versioning import dvcstore, remote_reads
 
 if TYPE_CHECKING:
-    import git
-
+    from lineage.versioning.commits import Commits
     from lineage.versioning.remote_fs import RemoteObjects
 
 
@@ -99,20 +98,19 @@ class RevisionFiles:
 
 
 def resolve(
-    layout: Layout, repo: git.Repo, rev: str | None, *, in_place: bool = False
+    layout: Layout, commits: Commits, rev: str | None, *, in_place: bool = False
 ) -> RevisionFiles:
     """The files of ``rev`` (None: HEAD plus staged transactions). ``in_place``: segments
     the cache lacks may be read on the remote where they are (read-only uses: a writer
     needs every file of HEAD in the cache, and ``verify`` hashes every byte)."""
+    sha = commits.resolve(rev)
+    if sha is None:  # nothing committed yet
+        return RevisionFiles(None, None, [], staged(layout.staging))
+    segs, remote = _segments(layout, sha, commits.dir_md5(sha), in_place)
+    commits.save()
     if rev is None:
-        if not gitrepo.has_commits(repo):
-            return RevisionFiles(None, None, [], staged(layout.staging))
-        commit = repo.head.commit
-        segs, remote = _segments(layout, commit, in_place)
-        return RevisionFiles(None, commit.hexsha, segs, staged(layout.staging), remote)
-    commit = gitrepo.resolve(repo, rev)
-    segs, remote = _segments(layout, commit, in_place)
-    return RevisionFiles(rev, commit.hexsha, segs, remote=remote)
+        return RevisionFiles(None, sha, segs, staged(layout.staging), remote)
+    return RevisionFiles(rev, sha, segs, remote=remote)
 
 
 # Tables every open reads whole (the completeness check): fetched, never read in place.
@@ -120,12 +118,11 @@ _WHOLE = ("transactions",)
 
 
 def _segments(
-    layout: Layout, commit: git.Commit, in_place: bool
+    layout: Layout, sha: str, md5: str | None, in_place: bool
 ) -> tuple[list[Segment], RemoteObjects | None]:
-    blob = gitrepo.read_blob(commit, layout.dvc_file.name)
-    if blob is None:
+    """The segments of commit ``sha``, whose store manifest has ``md5`` (None: no store)."""
+    if md5 is None:
         return [], None
-    md5 = dvcstore.dir_md5(blob, commit.hexsha[:10])
     entries = dvcstore.manifest(layout.root, md5)
     if entries is None:
         if in_place:
@@ -135,8 +132,7 @@ def _segments(
         entries = dvcstore.manifest(layout.root, md5)
         if entries is None:
             raise RevisionError(
-                f"the store manifest of {commit.hexsha[:10]} is neither in the DVC cache "
-                "nor on the remote",
+                f"the store manifest of {sha[:10]} is neither in the DVC cache nor on the remote",
                 hint="`lineage pull` from a remote that has it",
             )
     segs = [s for s in (_segment(layout, e) for e in entries) if s is not None]
@@ -151,7 +147,7 @@ def _segments(
         still = [s for s in missing if not s.path.exists()]
         if still:
             raise RevisionError(
-                f"{len(still)} segment file(s) of {commit.hexsha[:10]} are missing from the "
+                f"{len(still)} segment file(s) of {sha[:10]} are missing from the "
                 f"DVC cache and the remote, e.g. {still[0].relpath}",
                 hint="`lineage pull` from a remote that has them",
             )
@@ -160,12 +156,12 @@ def _segments(
     outside = next((s for s in segs if s.url is None and not within(s.path, cache)), None)
     if outside is not None:
         raise IntegrityError(
-            f"segment {outside.relpath} of {commit.hexsha[:10]} leads outside the DVC cache "
+            f"segment {outside.relpath} of {sha[:10]} leads outside the DVC cache "
             f"({outside.path.resolve()})",
             hint="a cache file is a symlink to elsewhere: remove it and `lineage pull`",
         )
     # a corrupt or incomplete store is an IntegrityError, never wrong rows
-    integrity.check_revision(layout, segs, commit.hexsha)
+    integrity.check_revision(layout, segs, sha)
     if not any(s.url for s in segs):
         remote = None
     return segs, remote

@@ -16,6 +16,8 @@ from lineage.versioning import dvcstore, gitrepo, remote_reads
 if TYPE_CHECKING:
     import git
 
+    from lineage.versioning.commits import Commits
+
 
 @dataclass(frozen=True)
 class VersionTables:
@@ -27,12 +29,6 @@ class VersionTables:
     segments: dict[str, list]  # commit, segment_id
 
 
-def _dir_md5(layout: Layout, repo: git.Repo, sha: str) -> str | None:
-    """The md5 of the store manifest at a commit (None: the commit has no store)."""
-    blob = gitrepo.read_blob(repo.commit(sha), layout.dvc_file.name)
-    return None if blob is None else dvcstore.dir_md5(blob, sha[:10])
-
-
 def _manifest_segments(layout: Layout, md5: str | None) -> dict[str, str]:
     """``relpath -> md5`` of the transactions segments in a manifest."""
     entries = dvcstore.manifest(layout.root, md5) if md5 is not None else []
@@ -41,12 +37,13 @@ def _manifest_segments(layout: Layout, md5: str | None) -> dict[str, str]:
     }
 
 
-def _walk(layout: Layout, repo: git.Repo, commit: str | None):
+def _walk(layout: Layout, commits: Commits, commit: str | None):
     """(version, new transaction segments) from oldest to newest along ``commit``'s history."""
     if commit is None:
         return []
-    versions = list(reversed(gitrepo.versions(repo, commit, layout.dvc_file.name)))
-    md5s = {v.commit: _dir_md5(layout, repo, v.commit) for v in versions}
+    versions = list(reversed(commits.versions(commit)))
+    md5s = {v.commit: commits.dir_md5(v.commit) for v in versions}
+    commits.save()
     _fetch_manifests(layout, md5s)
     seen: set[str] = set()
     out = []
@@ -78,10 +75,10 @@ def _fetch_manifests(layout: Layout, md5s: dict[str, str | None]) -> None:
         )
 
 
-def version_tables(layout: Layout, repo: git.Repo, commit: str | None) -> VersionTables:
+def version_tables(layout: Layout, commits: Commits, commit: str | None) -> VersionTables:
     """The rows behind the ``versions`` and ``version_segments`` views (``seq`` is 1 for
     the oldest version of this line of history)."""
-    walked = _walk(layout, repo, commit)
+    walked = _walk(layout, commits, commit)
     versions: dict[str, list] = {
         "commit": [v.commit for v, _ in walked],
         "short": [v.short for v, _ in walked],
@@ -99,12 +96,12 @@ def version_tables(layout: Layout, repo: git.Repo, commit: str | None) -> Versio
     return VersionTables(versions, segments)
 
 
-def log(layout: Layout, repo: git.Repo, rev: str = "HEAD") -> list[dict]:
+def log(layout: Layout, commits: Commits, rev: str = "HEAD") -> list[dict]:
     """Versions newest first, each with the transactions it added."""
-    if not gitrepo.has_commits(repo):
+    commit = commits.resolve(None if rev == "HEAD" else rev)
+    if commit is None:  # nothing committed yet
         return []
-    commit = gitrepo.resolve(repo, rev).hexsha
-    walked = _walk(layout, repo, commit)
+    walked = _walk(layout, commits, commit)
     cached = {
         rel: (dvcstore.cache_path(layout.root, md5), md5)
         for _, new in walked
