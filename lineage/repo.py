@@ -237,9 +237,9 @@ class Repo:
 
         temp = scratch_dir(self.layout)
         try:
-            con = connect(
+            con, views = connect(
                 files,
-                versions=self._version_tables(files.commit),
+                versions=lambda: self._version_tables(files.commit),
                 temp_dir=temp,
                 memory_limit=memory_limit(self.config, memory),
                 threads=threads,
@@ -250,8 +250,8 @@ class Repo:
             drop_scratch(temp)
             raise
         if base is not None:
-            return Pair(base, files, con, temp_dir=temp)
-        return Snapshot(files, con, temp_dir=temp)
+            return Pair(base, files, con, views, temp_dir=temp)
+        return Snapshot(files, con, views, temp_dir=temp)
 
     def query(
         self,
@@ -264,12 +264,13 @@ class Repo:
         """Run read-only user SQL on a revision. With ``diff=(A, B)`` the SQL sees A's
         views in schema ``a``, B's in ``b`` and the default schema, and a ``diff`` view
         of the changes A -> B. ``timeout`` (seconds) covers fetching every row."""
-        from lineage.query.diff import create_view
         from lineage.query.result import Rows
 
         snap: Snapshot = self.pair(*diff) if diff else self.at(rev)
         with _closed_on_error(snap):
             if diff:
+                from lineage.query.diff import create_view
+
                 create_view(snap)
             return Rows(snap, sql, relation=snap.sql(sql, timeout=timeout))
 

@@ -624,7 +624,7 @@ def test_ctrl_c_while_duckdb_builds_the_views_exits_130(demo, monkeypatch):
     def interrupted(*args, **kwargs):
         raise RuntimeError("Query interrupted")
 
-    monkeypatch.setattr(connection, "create_views", interrupted)
-    res = CliRunner().invoke(main, ["-C", str(demo), "query", "select 1"])
+    monkeypatch.setattr(connection.Views, "_make", interrupted)  # views made on first use
+    res = CliRunner().invoke(main, ["-C", str(demo), "query", "select count(*) from labels"])
     assert res.exit_code == 130 and "Interrupted." in res.output
     assert "Traceback" not in res.output

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import duckdb
-
 from lineage.errors import InputError
 from lineage.query.diff import IOU_FUNCTION, geometry_sql, lit
 
@@ -180,13 +178,11 @@ def history_rows_sql(label_id: str, *, compact: bool = False) -> str:
     return _TABLE.format(flat=flat).strip() if compact else flat
 
 
-def resolve_label(
-    con: duckdb.DuckDBPyConnection, label_id: str | None, external_id: str | None, where: str
-) -> str:
+def resolve_label(snap: Snapshot, label_id: str | None, external_id: str | None, where: str) -> str:
     """The label id to show: given, or the one label that ever had ``external_id``."""
     if label_id is not None:
-        found = con.sql(
-            "SELECT count(*) FROM label_events WHERE label_id = $1", params=[label_id]
+        found = snap.run(
+            "SELECT count(*) FROM label_events WHERE label_id = $1", [label_id]
         ).fetchall()[0][0]
         if not found:
             raise InputError(
@@ -199,9 +195,9 @@ def resolve_label(
         raise InputError("give a label id or an external id")
     ids = [
         r[0]
-        for r in con.sql(
+        for r in snap.run(
             "SELECT DISTINCT label_id FROM label_events WHERE external_id = $1 ORDER BY 1",
-            params=[external_id],
+            [external_id],
         ).fetchall()
     ]
     if not ids:
@@ -226,7 +222,7 @@ def _where(snap) -> str:
 def find_label(snap: Snapshot, label_id: str | None, external_id: str | None = None) -> str:
     """The label ``history`` shows (by id, or by the id its tool gave it) in an open
     revision."""
-    return resolve_label(snap.con, label_id, external_id, _where(snap))
+    return resolve_label(snap, label_id, external_id, _where(snap))
 
 
 _BLAME = """
@@ -266,10 +262,10 @@ FROM b"""
 
 def check_asset(snap: Snapshot, asset_id: str) -> None:
     """Refuse an asset the open revision has never seen (a typo names no labels)."""
-    known = snap.con.sql(
+    known = snap.run(
         "SELECT (SELECT count(*) FROM assets WHERE asset_id = $1)"
         " + (SELECT count(*) FROM label_events WHERE asset_id = $1)",
-        params=[asset_id],
+        [asset_id],
     ).fetchall()[0][0]
     if not known:
         raise InputError(

@@ -42,10 +42,7 @@ class Rows:
     @property
     def relation(self) -> duckdb.DuckDBPyRelation:
         if self._relation is None:
-            try:
-                self._relation = self.snapshot.con.sql(self.sql)
-            except duckdb.Error as exc:
-                raise stream.translate(exc) from None
+            self._relation = self.snapshot.run(self.sql)
         return self._relation
 
     @property

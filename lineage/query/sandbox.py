@@ -22,10 +22,11 @@ REASONS = {
 }
 
 
-def check(sql: str) -> None:
-    """Raise QueryError unless ``sql`` is exactly one read-only query."""
+def check(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Raise QueryError unless ``sql`` is exactly one read-only query. ``con``: parse on
+    this connection (DuckDB's default one costs ~30 ms to open)."""
     try:
-        statements = duckdb.extract_statements(sql)
+        statements = (con or duckdb).extract_statements(sql)
     except duckdb.Error as exc:
         raise QueryError(f"SQL does not parse: {exc}") from exc
     if len(statements) != 1:

@@ -27,7 +27,7 @@ _DONE = object()
 def interrupt_all() -> None:
     for snap in list(LIVE):
         try:
-            snap.con.interrupt()
+            snap.interrupt()
         except duckdb.Error:  # closed meanwhile
             pass
 

@@ -17,8 +17,6 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import yaml
-
 from lineage.errors import IntegrityError, LineageError, RemoteError, RepoError, RevisionError
 from lineage.store.files import within
 from lineage.versioning import gitrepo
@@ -300,6 +298,8 @@ def cache_path(root: Path, md5: str) -> Path:
 
 def dir_md5(dvc_file_text: bytes | str, rev: str) -> str:
     """The md5 of the store's directory manifest named in a ``.dvc`` file."""
+    import yaml  # ~15 ms: only when the revision memo does not know the commit
+
     try:
         data = yaml.safe_load(dvc_file_text)
         return data["outs"][0]["md5"]
