@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,7 @@ class Views:
         self._by_key = {(s.schema, s.name): s for s in steps}
         self._needs = {(s.schema, s.name): self._deps(s) for s in steps}
         self._made: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()  # one creator at a time (a view is made once)
 
     def _deps(self, step: Step) -> set[tuple[str, str]]:
         if not isinstance(step.make, str):
@@ -127,6 +129,10 @@ class Views:
         return bool(missing)
 
     def _make(self, wanted: set[tuple[str, str]]) -> None:
+        with self._lock:
+            self._make_locked(wanted)
+
+    def _make_locked(self, wanted: set[tuple[str, str]]) -> None:
         todo, stack = set(), [k for k in wanted if k not in self._made]
         while stack:
             key = stack.pop()

@@ -7,6 +7,9 @@
 <repo>/.lineage/               private work area, git-ignored
     staging/<txn_id>/          staged transactions: <table>.parquet + txn.json
     journal.json               an unfinished commit, for recovery after a crash
+    intact.json                files already hashed (readers' memo, ``store.integrity``)
+    revisions.json             what each commit SHA fixes: manifest md5, versions
+                               (readers' memo, ``versioning.commits``)
     lock                       the write lock
 ```
 """

@@ -215,5 +215,8 @@ class _Memo:
 
     def save(self) -> None:
         if self.changed and self.writable:
-            atomic_write_bytes(self.path, json.dumps(self.data).encode())
+            try:
+                atomic_write_bytes(self.path, json.dumps(self.data).encode())
+            except OSError:  # a memo that cannot be written only costs the next open time
+                return
             self.changed = False
