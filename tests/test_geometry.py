@@ -648,3 +648,58 @@ def test_bad_geometry_is_a_lineage_error_and_a_value_error():
     assert isinstance(err.value, LineageError) and isinstance(err.value, ValueError)
     with pytest.raises(InputError, match="bad mask RLE"):  # the public API names the field
         g.rle_decode({"height": 2, "width": 2, "counts": "~~~"})
+
+
+# ----------------------------------------------------------------- Arrow -> NumPy
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=False, width=64)), max_size=40),
+    st.integers(0, 5),
+    st.sampled_from(["double", "float", "int64", "int32"]),
+)
+def test_columns_read_from_buffers_agree_with_pyarrows_to_numpy(values, cut, kind):
+    """geometry.columns reads Arrow buffers itself (pyarrow's to_numpy imports pandas):
+    it must give what to_numpy gives, for slices, chunks and nulls."""
+    from lineage.geometry import columns
+
+    if kind.startswith("int"):
+        values = [None if v is None else int(max(-1e9, min(1e9, v))) for v in values]
+    arr = pa.array(values, type=pa.type_for_alias(kind))
+    sliced = arr.slice(min(cut, len(arr)))
+    chunked = pa.chunked_array([sliced, arr], type=arr.type)
+    for col in (arr, sliced, chunked):
+        expected = np.array(
+            [np.nan if v is None else float(v) for v in col.to_pylist()], dtype=np.float64
+        )
+        got = columns.numbers(col)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(columns.valid(col), ~np.isnan(expected))
+        if kind.startswith("int"):
+            assert columns.numbers(col, 0, np.int64).tolist() == [
+                0 if v is None else v for v in col.to_pylist()
+            ]
+    out = columns.to_arrow(np.array([1.5, -2.0]))
+    assert out.type == pa.float64() and out.to_pylist() == [1.5, -2.0]
+
+
+def test_history_and_diff_do_not_import_pandas(tmp_path):
+    """pandas costs ~300 ms a start; the IoU of a history or diff must not pull it in."""
+    import subprocess
+    import sys
+
+    from lineage.demo import build_demo
+
+    build_demo(tmp_path / "demo")
+    code = (
+        "import sys\n"
+        "from lineage.repo import Repo\n"
+        f"r = Repo.open({str(tmp_path / 'demo')!r})\n"
+        "with r.diff('v1', 'v2') as d: assert d.rows().arrow().num_rows\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

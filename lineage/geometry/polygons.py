@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pycocotools import mask as mask_utils
 
+from lineage.geometry import columns
 from lineage.geometry.rle import _canonical_counts, _coco, _counts_from_string, _empty_rle, _rle
 
 # Beyond this distance (in image sizes) from the image, polygon parts are clipped
@@ -119,13 +120,13 @@ class PolygonColumn:
     def __init__(self, column: pa.Array | pa.ChunkedArray, n: int):
         arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         self.n = n
-        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
+        lengths = columns.numbers(pc.list_value_length(arr), 0, np.int64)
         self.nonempty = lengths > 0  # the row has a (possibly unusable) part
         parts = pc.list_flatten(arr)  # a null row gives no parts, whatever its offsets span
         self.part_row = np.repeat(np.arange(n), lengths)
-        plen = pc.fill_null(pc.list_value_length(parts), 0).to_numpy(zero_copy_only=False)
+        plen = columns.numbers(pc.list_value_length(parts), 0, np.int64)
         coords = pc.list_flatten(parts)
-        self.values = pc.fill_null(coords.cast("double"), np.nan).to_numpy(zero_copy_only=False)
+        self.values = columns.numbers(coords)
         self.start = np.cumsum(plen) - plen  # first value of each part in ``values``
         self.size = plen // 2 * 2  # values that make points (a trailing odd one is ignored)
         part_of = np.repeat(np.arange(len(plen)), plen)

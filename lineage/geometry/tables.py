@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from pycocotools import mask as mask_utils
 
 from lineage.errors import GeometryError
+from lineage.geometry import columns
 from lineage.geometry.boxes import (
     _rotated_envelope,
     _rotated_iou_pairs,
@@ -43,17 +44,13 @@ class _Rows:
             else pa.nulls(n, pa.list_(pa.list_(pa.float64()))),
             n,
         )
-        rot = (
-            table.column("rotation").to_numpy(zero_copy_only=False).astype(np.float64)
-            if "rotation" in cols
-            else np.zeros(n)
-        )
+        rot = columns.numbers(table.column("rotation")) if "rotation" in cols else np.zeros(n)
         self.bbox = np.full((n, 4), np.nan)
         if "bbox" in cols and n:
             col = table.column("bbox")
-            valid = ~col.is_null().to_numpy(zero_copy_only=False)
+            valid = columns.valid(col)
             for i, f in enumerate("xywh"):
-                v = pc.struct_field(col, f).to_numpy(zero_copy_only=False).astype(np.float64)
+                v = columns.numbers(pc.struct_field(col, f))
                 self.bbox[:, i] = np.where(valid, v, np.nan)
         self.kind = np.zeros(n, dtype=np.int8)
         self.is_box = np.zeros(n, dtype=bool)

@@ -5,7 +5,6 @@ that ``diff --sql`` and ``history --sql`` print runs as-is in ``lineage query``.
 from __future__ import annotations
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
 IOU_FUNCTION = "lineage_iou"
@@ -23,13 +22,11 @@ def _iou_udf(ga, gb, heights, widths) -> pa.Array:
         arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
         return pa.Table.from_struct_array(arr)
 
-    def numbers(arr) -> np.ndarray:
-        return pa.array(arr).to_numpy(zero_copy_only=False).astype(np.float64)
-
     from lineage import geometry
+    from lineage.geometry.columns import numbers, to_arrow
 
     out = geometry.iou_pairs(table(ga), table(gb), numbers(heights), numbers(widths))
-    return pa.array(out, pa.float64())
+    return to_arrow(out)
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
