@@ -81,8 +81,10 @@ def _batches(data) -> tuple[list[str], Iterator[list[tuple]]]:
 
 
 def _rows(batches) -> Iterator[list[tuple]]:
+    from lineage.pyvalues import pylist
+
     for batch in batches:
-        cols = [c.to_pylist() for c in batch.columns]
+        cols = [pylist(c) for c in batch.columns]
         yield list(zip(*cols, strict=True))
 
 

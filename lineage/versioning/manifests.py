@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lineage.errors import IntegrityError, LineageError
+from lineage.pyvalues import pylist
 from lineage.store import chain
 from lineage.store import schema as schemas
+from lineage.store.files import read_table
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
 
@@ -60,7 +61,12 @@ def read_chain(layout: Layout, files: dict[str, str]) -> list[dict]:
     for rel, md5 in sorted(files.items()):
         if rel.startswith("transactions/") and is_segment(rel):
             try:
-                rows += pq.read_table(dvcstore.cache_path(layout.root, md5)).to_pylist()
+                table = read_table(dvcstore.cache_path(layout.root, md5))
+                columns = [pylist(c) for c in table.columns]
+                rows += [
+                    dict(zip(table.column_names, r, strict=True))
+                    for r in zip(*columns, strict=True)
+                ]
             except (OSError, ValueError, pa.ArrowException) as exc:
                 raise IntegrityError(f"{rel} is not a readable transactions file: {exc}") from exc
     return chain.order(rows)

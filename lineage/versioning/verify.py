@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from lineage.errors import InputError, IntegrityError, LineageError
 from lineage.store import chain, merkle
-from lineage.store.files import atomic_write_bytes
+from lineage.store.files import atomic_write_bytes, read_table
 from lineage.store.integrity import digests as _digests
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo
@@ -171,7 +171,7 @@ def _owners_by_segment(layout: Layout, files: dict[str, str]) -> dict[str, str]:
         try:
             if _digests(cache)[0] != md5:
                 continue
-            txns = pq.read_table(cache, columns=["txn_id"]).column("txn_id").to_pylist()
+            txns = read_table(cache, columns=["txn_id"]).column("txn_id").to_pylist()
         except (OSError, ValueError):
             continue
         if not txns:

@@ -6,9 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pyarrow.parquet as pq
-
 from lineage.errors import RevisionError
+from lineage.store.files import read_table
 from lineage.store.integrity import check_files
 from lineage.store.layout import Layout
 from lineage.versioning import dvcstore, gitrepo, remote_reads
@@ -116,7 +115,7 @@ def log(layout: Layout, commits: Commits, rev: str = "HEAD") -> list[dict]:
             if rel not in cached:
                 continue
             path = cached[rel][0]
-            for row in pq.read_table(
+            for row in read_table(
                 path, columns=["txn_id", "kind", "message", "counts", "author"]
             ).to_pylist():
                 row["counts"] = json.loads(row["counts"] or "{}")
