@@ -11,13 +11,12 @@ chain unbroken. Anything else is an ``IntegrityError`` (exit 1), never wrong row
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from lineage.errors import IntegrityError
 from lineage.store import chain
-from lineage.store.files import atomic_write_bytes
 from lineage.store.layout import Layout
+from lineage.store.memo import JsonMemo
 
 INTACT_CACHE = "intact.json"
 _HINT = "`lineage pull` repairs it from the remote; `lineage verify` reports more"
@@ -33,21 +32,13 @@ def digests(path: Path) -> tuple[str, str]:
     return md5.hexdigest(), sha.hexdigest()
 
 
-class _Memo:
+class _Memo(JsonMemo):
     """``.lineage/intact.json``: files already hashed, keyed by (size, mtime, ctime,
     inode), and manifests already checked. Any write changes ctime, so only corruption
     below the file system (bit rot) slips past it; ``verify`` always re-hashes."""
 
     def __init__(self, layout: Layout):
-        self.path = layout.work / INTACT_CACHE
-        self.writable = layout.work.is_dir()
-        try:
-            self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
-        except (OSError, json.JSONDecodeError):
-            self.data = {}
-        if not isinstance(self.data, dict):
-            self.data = {}
-        self.changed = False
+        super().__init__(layout.work / INTACT_CACHE)
 
     @staticmethod
     def stamp(path: Path) -> list[int]:
@@ -60,10 +51,6 @@ class _Memo:
     def remember(self, path: Path) -> None:
         self.data[str(path)] = self.stamp(path)
         self.changed = True
-
-    def save(self) -> None:
-        if self.changed and self.writable:
-            atomic_write_bytes(self.path, json.dumps(self.data).encode())
 
 
 def check_revision(layout: Layout, segments, commit: str) -> None:

@@ -11,14 +11,13 @@ gitpython, as before: the memo only skips work, it never decides what a name mea
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from lineage.store.files import atomic_write_bytes
 from lineage.store.layout import Layout
+from lineage.store.memo import JsonMemo
 from lineage.versioning import dvcstore, gitrepo
 from lineage.versioning.gitdir import _SHA, GitDir
 
@@ -72,7 +71,8 @@ class Commits:
         name, sha = found
         if not name.startswith("refs/tags/"):
             return sha
-        return self.gitdir.peeled(name) or self._memo.peel(sha)  # an annotated tag's commit
+        peeled = self.gitdir.peeled(name) or self._memo.peeled(sha)  # an annotated tag's commit
+        return peeled if isinstance(peeled, str) else sha
 
     def dir_md5(self, sha: str) -> str | None:
         """The md5 of the store's directory manifest at commit ``sha`` (None: no store)."""
@@ -134,23 +134,15 @@ class Commits:
 _UNKNOWN = object()
 
 
-class _Memo:
+class _Memo(JsonMemo):
     """``.lineage/revisions.json``: per store file, commit -> manifest md5 and commit ->
     its versions (without tags); object -> the commit it peels to."""
 
     def __init__(self, layout: Layout):
-        self.path = layout.work / MEMO_FILE
-        self.writable = layout.work.is_dir()
+        super().__init__(layout.work / MEMO_FILE)
         self.store = layout.dvc_file.name
-        data: Any
-        try:
-            data = json.loads(self.path.read_bytes()) if self.path.exists() else {}
-        except (OSError, ValueError):
-            data = {}
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            data = {"format": _FORMAT}
-        self.data: dict[str, Any] = data
-        self.changed = False
+        if self.data.get("format") != _FORMAT:
+            self.data = {"format": _FORMAT}
 
     def _section(self, name: str) -> dict[str, Any]:
         stores = self.data.setdefault("stores", {})
@@ -167,11 +159,6 @@ class _Memo:
     def learn_dir(self, sha: str, md5: str | None) -> None:
         self._section("dirs")[sha] = md5
         self.changed = True
-
-    def peel(self, sha: str) -> str:
-        """The commit a tag object peels to, when remembered; else ``sha`` itself."""
-        peeled = self.data.get("peeled", {}).get(sha)
-        return peeled if isinstance(peeled, str) else sha
 
     def peeled(self, sha: str) -> object:
         """The commit ``sha`` peels to: a SHA, None (not a commit), or _UNKNOWN."""
@@ -212,11 +199,3 @@ class _Memo:
         for old in list(walks)[: max(0, len(walks) - _WALKS_KEPT)]:
             del walks[old]
         self.changed = True
-
-    def save(self) -> None:
-        if self.changed and self.writable:
-            try:
-                atomic_write_bytes(self.path, json.dumps(self.data).encode())
-            except OSError:  # a memo that cannot be written only costs the next open time
-                return
-            self.changed = False
