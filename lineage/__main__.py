@@ -4,20 +4,22 @@ Ctrl-C during start-up (importing the command line takes a moment) ends like Ctr
 anywhere else: ``Interrupted.`` and exit 130, not a traceback.
 """
 
-import importlib.abc
-import importlib.machinery
 import signal
 import sys
 
 # native modules whose initialisation prints its own traceback ("Critical nanobind
-# error") when Ctrl-C lands inside it; SIGINT is held until they are loaded
-NATIVE = frozenset({"_duckdb"})
+# error") when Ctrl-C lands inside it; SIGINT is held until they are loaded. The whole
+# ``duckdb`` package too: its Python modules call into the native one as they load (a
+# Ctrl-C there once ended the process with SIGABRT under load)
+NATIVE = frozenset({"_duckdb", "duckdb"})
 
 
-class _HoldInterrupts(importlib.abc.Loader):
+# (no importlib.abc base classes: importing it takes ~20 ms, and a Ctrl-C inside an
+# import at this level would print a traceback; a finder and a loader are duck-typed)
+class _HoldInterrupts:
     """Load a native module with SIGINT blocked; a Ctrl-C meanwhile arrives right after."""
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+    def __init__(self, loader) -> None:
         self.loader = loader
 
     def create_module(self, spec):
@@ -28,23 +30,37 @@ class _HoldInterrupts(importlib.abc.Loader):
         with _sigint_blocked():
             self.loader.exec_module(module)
 
+    def __getattr__(self, name: str):
+        # the rest of the loader's interface (source for tracebacks, resources) is its own
+        return getattr(self.loader, name)
 
-class _NativeFinder(importlib.abc.MetaPathFinder):
+
+class _NativeFinder:
     def find_spec(self, fullname, path, target=None):
         if fullname not in NATIVE:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(fullname, path)
         if spec is not None and spec.loader is not None:
             spec.loader = _HoldInterrupts(spec.loader)
         return spec
 
 
 class _sigint_blocked:
+    """Re-entrant: ``_duckdb`` loads inside ``duckdb``, and only the outermost hold ends."""
+
+    depth = 0
+
     def __enter__(self) -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        if _sigint_blocked.depth == 0:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        _sigint_blocked.depth += 1
 
     def __exit__(self, *exc) -> None:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        _sigint_blocked.depth -= 1
+        if _sigint_blocked.depth == 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def run() -> None:

@@ -604,6 +604,42 @@ def test_ctrl_c_inside_duckdb_native_start_is_held_until_it_is_loaded(tmp_path, 
         assert "Critical nanobind error" in result.stderr
 
 
+PACKAGE_INTERRUPT = """
+import importlib.abc, os, signal, sys
+if sys.argv[1] == "hold":
+    import lineage.__main__ as entry
+    sys.meta_path.insert(0, entry._NativeFinder())
+class Fire(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "duckdb._relation":  # duckdb's Python part, after _duckdb loaded
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Fire())
+try:
+    import duckdb
+except KeyboardInterrupt:
+    print("interrupted, duckdb's modules loaded:", "duckdb._relation" in sys.modules, flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_ctrl_c_while_the_duckdb_package_loads_arrives_once_it_is_loaded(tmp_path, hold):
+    """The hold covers the whole ``duckdb`` package (its modules call the native one as
+    they load), and is re-entrant: ``_duckdb`` loading inside it does not end it early.
+    Without the hold (the oracle) the interrupt lands halfway through the import."""
+    script = tmp_path / "package.py"
+    script.write_text(PACKAGE_INTERRUPT)
+    result = subprocess.run(
+        [sys.executable, str(script), "hold" if hold else "bare"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 130, result.stderr
+    assert result.stdout == f"interrupted, duckdb's modules loaded: {hold}\n"
+
+
 @pytest.mark.parametrize("name", ["lineage.toml", ".dvc/config"])
 def test_config_files_that_are_symlinks_out_of_the_repository_are_refused(demo, tmp_path, name):
     elsewhere = tmp_path / "elsewhere.toml"
