@@ -9,7 +9,8 @@ import click
 
 from lineage.cli import main
 from lineage.cli.common import open_repo, rev_option
-from lineage.cli.output import BATCH, dumps, format_option, jsonable, render
+from lineage.cli.output import BATCH, dumps, embed, format_option, json_values, jsonable, render
+from lineage.pyvalues import pylist
 
 sql_option = click.option(
     "--sql", "show_sql", is_flag=True, help="Print the SQL instead of running it."
@@ -145,9 +146,11 @@ def _emit_diff(head: dict, changes, out=None) -> None:
         return
     out.write(body[:-2] + ',\n  "changes": [')
     n = 0
+    embedders = json_values(changes)
     for batch in changes.batches(BATCH):
-        for row in batch.to_pylist():
+        names = batch.schema.names
+        for row in zip(*(pylist(c) for c in batch.columns), strict=True):
             out.write(",\n    " if n else "\n    ")
-            out.write(dumps(row))
+            out.write(dumps(dict(zip(names, embed(row, embedders), strict=True))))
             n += 1
     out.write("\n  ]\n}\n" if n else "]\n}\n")

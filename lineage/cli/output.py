@@ -11,7 +11,7 @@ import functools
 import itertools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import click
 
@@ -88,8 +88,10 @@ def _rows(batches) -> Iterator[list[tuple]]:
         yield list(zip(*cols, strict=True))
 
 
-def render(data, fmt: str, *, title: str | None = None, out=None) -> int:
-    """Write rows to stdout in ``fmt``; returns how many rows were written."""
+def render(data, fmt: str, *, title: str | None = None, out=None, types=None) -> int:
+    """Write rows to stdout in ``fmt``; returns how many rows were written. ``types``:
+    DuckDB's types of the columns, where ``data`` does not carry them (another engine's
+    Arrow table), so that JSON values print as JSON there too."""
     out = out or sys.stdout
     columns, batches = _batches(data)
     # run the query up to its first batch before writing anything, so that a failing
@@ -97,19 +99,58 @@ def render(data, fmt: str, *, title: str | None = None, out=None) -> int:
     first = next(batches, None)
     batches = itertools.chain([first] if first is not None else [], batches)
     if fmt == "json":
-        return _json(columns, batches, out)
+        return _json(columns, batches, out, json_values(data, types))
     if fmt == "csv":
         return _csv(columns, batches, out)
     return _table(columns, batches, out, title)
 
 
-def _json(columns, batches, out) -> int:
+def json_values(data, types=None) -> list[Callable | None]:
+    """Per column of query Rows (or a DuckDB relation), what embeds its JSON-typed values
+    (``attributes``, also inside structs and lists) as JSON rather than as strings of
+    JSON text; None for a column without any. Arrow drops DuckDB's JSON type, so it is
+    read off the relation's types (or ``types``)."""
+    if types is None:
+        types = getattr(getattr(data, "relation", data), "types", None)
+    return [_embedder(t) for t in types] if types is not None else []
+
+
+def _embedder(kind) -> Callable | None:
+    import orjson
+
+    if str(kind) == "JSON":
+        return lambda v: None if v is None else orjson.Fragment(v)
+    if kind.id == "list":
+        inner = _embedder(kind.child)
+        if inner is not None:
+            return lambda v: None if v is None else [inner(x) for x in v]
+    elif kind.id == "struct":
+        fields = {name: f for name, t in kind.children if (f := _embedder(t)) is not None}
+        if fields:
+            return lambda v: (
+                None if v is None else {k: fields[k](x) if k in fields else x for k, x in v.items()}
+            )
+    elif kind.id == "map":
+        value = _embedder(kind.children[1][1])
+        if value is not None:
+            return lambda v: None if v is None else [(k, value(x)) for k, x in v]
+    return None
+
+
+def embed(row: tuple, embedders: list[Callable | None]) -> tuple:
+    """``row`` with its JSON-typed values embedded (see ``json_values``)."""
+    if not any(embedders):
+        return row
+    return tuple(f(v) if f is not None else v for v, f in zip(row, embedders, strict=True))
+
+
+def _json(columns, batches, out, embedders: list[Callable | None]) -> int:
     n = 0
     out.write("[")
     for rows in batches:
         for row in rows:
             out.write(",\n" if n else "\n")
-            out.write(dumps(dict(zip(columns, row, strict=True))))
+            out.write(dumps(dict(zip(columns, embed(row, embedders), strict=True))))
             n += 1
     out.write("\n]\n" if n else "]\n")
     return n

@@ -36,7 +36,9 @@ def query(ctx, sql, rev, diff_revs, timeout, engine, master, fmt):
     """
     spark = spark_engine(engine, master, diff=diff_revs, timeout=timeout)
     if spark is not None:
-        render(spark.run_query(open_repo(ctx), sql, rev, master=master), fmt)
+        repo = open_repo(ctx)
+        table = spark.run_query(repo, sql, rev, master=master)
+        render(table, fmt, types=spark.result_types(repo, sql, rev))
         return
     a, _, b = (diff_revs or "").partition("..")
     pair = (a, b or None) if diff_revs else None

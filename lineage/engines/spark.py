@@ -30,7 +30,7 @@ import sqlglot
 from sqlglot import exp
 
 from lineage.engines.spark_sql import Columns, to_spark
-from lineage.errors import EngineMissing, InputError, QueryError
+from lineage.errors import EngineMissing, InputError, LineageError, QueryError
 from lineage.query import views
 from lineage.query.connection import VERSIONS_COLUMNS
 from lineage.repo import Repo
@@ -331,6 +331,18 @@ def run_query(
     with running(master) as spark:
         register(spark, views_plan)
         return _run(spark, spark_sql)
+
+
+def result_types(repo: Repo | str | Path, sql: str, rev: str | None = None) -> list | None:
+    """DuckDB's types of ``sql``'s columns on ``rev``, bound but not run (None when
+    DuckDB does not bind it): Spark has no JSON type, and the CLI prints JSON values as
+    JSON with either engine."""
+    repo = repo if isinstance(repo, Repo) else Repo.open(repo)
+    try:
+        with repo.query(sql, rev) as rows:
+            return list(rows.relation.types)
+    except LineageError:
+        return None
 
 
 def run_audit(

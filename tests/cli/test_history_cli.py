@@ -48,7 +48,13 @@ def test_diff_json_matches_the_api(cli):
     with s.repo.diff("v1", "v2") as res_api:
         rows = jsonable(res_api.relation.to_arrow_table().to_pylist())
         summary = res_api.summary()
+    for row in rows:  # the API gives JSON values as text; JSON output embeds them
+        for side in ("before", "after"):
+            if row[side] is not None:
+                row[side]["attributes"] = json.loads(row[side]["attributes"])
     assert doc["changes"] == rows
+    by_id = {c["label_id"]: c for c in doc["changes"]}  # an object, not a string:
+    assert by_id["00000000000000a5"]["after"]["attributes"] == {"occluded": True, "truncated": True}
     assert doc["summary"] == summary
     assert [c["label_id"] for c in doc["changes"]] == sorted(
         EXPECTED, key=lambda lid: (next(r["asset_id"] for r in rows if r["label_id"] == lid), lid)
@@ -94,7 +100,10 @@ def test_history_outputs(cli):
     assert [len(r["reviews"]) for r in revisions] == [2, 0, 1]
     with s.repo.history(H1) as rows:
         api = jsonable(rows.to_pylist())
+    for rev in api:
+        rev["attributes"] = json.loads(rev["attributes"])
     assert revisions == api
+    assert revisions[1]["attributes"] == {"occluded": True, "truncated": True}
     res = cli(s.root, "history", "--external-id", "ext-1", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
     assert [(r["row_type"], r["revision"], r["verdict"]) for r in rows] == [

@@ -175,6 +175,32 @@ def test_sandbox_settings_are_locked(root):
             snap.con.execute("SET enable_external_access = true")
 
 
+JSON_VALUES = """
+SELECT '{"occluded": true, "n": 1.5}'::JSON AS j, NULL::JSON AS nothing,
+       {'a': '[1, 2]'::JSON, 'b': 'text'} AS s, ['{}'::JSON, NULL] AS l,
+       MAP {'k': '"v"'::JSON} AS m, '"just text"' AS not_json
+"""
+
+
+def test_json_output_embeds_json_values_as_json(root, cli):
+    """DuckDB's JSON values (``attributes``) are JSON in JSON output, also inside
+    structs, lists and maps, not strings of JSON text (Arrow drops the JSON type)."""
+    out = cli(root, "query", JSON_VALUES, "--format", "json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == [
+        {
+            "j": {"occluded": True, "n": 1.5},
+            "nothing": None,
+            "s": {"a": [1, 2], "b": "text"},
+            "l": [{}, None],
+            "m": [["k", "v"]],
+            "not_json": '"just text"',
+        }
+    ]
+    csv_out = cli(root, "query", "SELECT '{\"a\": 1}'::JSON AS j", "--format", "csv").output
+    assert csv_out.splitlines() == ["j", '"{""a"": 1}"']  # CSV keeps the text
+
+
 def test_query_timeout(root, cli):
     res = cli(
         root, "query", "select count(*) from range(1000000000) a, range(1000) b", "--timeout", "0.5"

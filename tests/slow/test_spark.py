@@ -232,3 +232,11 @@ def test_the_cli_on_a_standalone_cluster_prints_what_duckdb_prints(demo, standal
     assert on_spark.returncode == 0, on_spark.stderr
     assert on_spark.stdout == duck.stdout
     assert on_spark.stderr == ""  # the JVM's start-up notices stay out of the terminal
+    # JSON values print as JSON with either engine (Spark has no JSON type)
+    sql = "SELECT label_id, attributes FROM labels ORDER BY label_id LIMIT 3"
+    duck = lineage(demo.root, "query", "--rev", "v2", sql, "--format", "json")
+    on_spark = lineage(demo.root, "query", "--rev", "v2", sql, "--format", "json",
+                       "--engine", "spark", "--master", standalone)  # fmt: skip
+    assert on_spark.returncode == duck.returncode == 0, on_spark.stderr + duck.stderr
+    assert json.loads(on_spark.stdout) == json.loads(duck.stdout)
+    assert all(isinstance(r["attributes"], dict) for r in json.loads(duck.stdout))
