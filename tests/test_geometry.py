@@ -388,6 +388,50 @@ def test_polygon_column_reads_null_rows_and_slices():
     assert [mask_utils.decode(r).tolist() for r in part.rles(np.array([1]), H, W)] == want
 
 
+coordinate = st.one_of(
+    st.floats(-50, 700, allow_nan=False), st.just(float("nan")), st.just(float("inf"))
+)
+polygon_rows = st.lists(
+    st.none() | st.lists(st.lists(coordinate, max_size=9), max_size=3), min_size=1, max_size=6
+)
+# every part of whole points: PolygonColumn's fast path (values are x, y pairs throughout)
+even_polygon_rows = st.lists(
+    st.none()
+    | st.lists(
+        st.lists(st.tuples(coordinate, coordinate), max_size=5).map(
+            lambda pts: [v for p in pts for v in p]
+        ),
+        max_size=3,
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _reference_extent(parts, least: int) -> list[float]:
+    """xywh of the points of the parts with at least ``least`` values that make points
+    and no non-finite coordinate, one row at a time (the rule PolygonColumn vectorises)."""
+    xy = [g.polygons._part_xy(p) for p in parts or []]
+    pts = [a for a in xy if a is not None and a.size >= max(least, 1)]
+    if not pts:
+        return [0.0, 0.0, 0.0, 0.0]
+    both = np.concatenate(pts)
+    lo, hi = both.min(axis=0), both.max(axis=0)
+    return [float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])]
+
+
+@FAST
+@given(polygon_rows | even_polygon_rows, st.integers(0, 3))
+def test_polygon_column_envelopes_and_extents_are_those_of_each_row(rows, start):
+    from lineage.geometry.polygons import PolygonColumn
+
+    column = pa.array(rows, pa.list_(pa.list_(pa.float64()))).slice(min(start, len(rows) - 1))
+    rows = column.to_pylist()
+    col = PolygonColumn(column, len(rows))
+    assert col.envelope.tolist() == [list(g.polygon_bbox(r)) for r in rows]
+    assert col.extent.tolist() == [_reference_extent(r, 6) for r in rows]
+
+
 def test_unusable_parts_and_far_points_rasterise_as_before():
     # odd trailing values, NaN parts, two-point parts and a part far outside the image,
     # mixed in one batch, give the masks of the one-polygon-at-a-time rasteriser

@@ -130,31 +130,64 @@ class PolygonColumn:
         self.start = np.cumsum(plen) - plen  # first value of each part in ``values``
         self.size = plen // 2 * 2  # values that make points (a trailing odd one is ignored)
         part_of = np.repeat(np.arange(len(plen)), plen)
-        pos = np.arange(len(self.values)) - self.start[part_of]
-        bad = (pos < self.size[part_of]) & ~np.isfinite(self.values)
+        if np.all(plen % 2 == 0):  # the rule: every value makes a point (x, y in turn)
+            pos = None
+            bad = ~np.isfinite(self.values)
+        else:
+            pos = np.arange(len(self.values)) - self.start[part_of]
+            bad = (pos < self.size[part_of]) & ~np.isfinite(self.values)
         finite = np.bincount(part_of[bad], minlength=len(plen)) == 0
         self.usable = finite & (self.size >= 6)
         self.has_region = np.bincount(self.part_row[self.usable], minlength=n) > 0
         # envelope of every point of every finite part (polygon_bbox), and of usable parts
-        self.envelope = self._extent(finite & (self.size > 0), part_of, pos)
-        self.extent = self._extent(self.usable, part_of, pos)
+        lo, hi = self._part_bounds(part_of, pos)
+        self.envelope = self._extent(finite & (self.size > 0), lo, hi)
+        self.extent = self._extent(self.usable, lo, hi)
 
-    def _extent(self, parts: np.ndarray, part_of: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """xywh of the points of ``parts`` per row; (0, 0, 0, 0) for rows without any."""
-        keep = parts[part_of] & (pos < self.size[part_of])
-        row = self.part_row[part_of[keep]]
-        vals, is_y = self.values[keep], (pos[keep] % 2).astype(bool)
-        lo = np.full((self.n, 2), np.inf)
-        hi = np.full((self.n, 2), -np.inf)
-        for axis, sel in ((0, ~is_y), (1, is_y)):
-            # a row's values are contiguous and rows come in order: reduce each run
-            rows, v = row[sel], vals[sel]
-            if len(rows) == 0:
+    def _part_bounds(
+        self, part_of: np.ndarray, pos: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per part, (min x, min y) and (max x, max y) of its points (a trailing odd value
+        left out; a part with a non-finite coordinate gets NaN or inf, and is never used).
+        ``pos``: each value's place in its part; None when no part has an odd value out,
+        so the values are (x, y) pairs throughout."""
+        parts = len(self.size)
+        lo = np.full((parts, 2), np.inf)
+        hi = np.full((parts, 2), -np.inf)
+        if pos is None:
+            xy = self.values.reshape(-1, 2)
+            full = np.flatnonzero(self.size > 0)
+            if len(full):
+                # empty parts between two others span no point: reduceat's runs hold
+                first = self.start[full] // 2
+                lo[full] = np.minimum.reduceat(xy, first, axis=0)
+                hi[full] = np.maximum.reduceat(xy, first, axis=0)
+            return lo, hi
+        point = pos < self.size[part_of]
+        for axis in (0, 1):
+            # a part's values are contiguous and parts come in order: reduce each run
+            sel = point & (pos % 2 == axis)
+            owner, v = part_of[sel], self.values[sel]
+            if len(owner) == 0:
                 continue
+            starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            lo[owner[starts], axis] = np.minimum.reduceat(v, starts)
+            hi[owner[starts], axis] = np.maximum.reduceat(v, starts)
+        return lo, hi
+
+    def _extent(self, parts: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """xywh of the points of ``parts`` per row, from the parts' bounds; (0, 0, 0, 0)
+        for rows without any."""
+        low = np.full((self.n, 2), np.inf)
+        high = np.full((self.n, 2), -np.inf)
+        chosen = np.flatnonzero(parts & (self.size > 0))
+        if len(chosen):
+            # parts of a row are contiguous and rows come in order: reduce each run
+            rows = self.part_row[chosen]
             starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-            lo[rows[starts], axis] = np.minimum.reduceat(v, starts)
-            hi[rows[starts], axis] = np.maximum.reduceat(v, starts)
-        out = np.concatenate([lo, hi - lo], axis=1)
+            low[rows[starts]] = np.minimum.reduceat(lo[chosen], starts, axis=0)
+            high[rows[starts]] = np.maximum.reduceat(hi[chosen], starts, axis=0)
+        out = np.concatenate([low, high - low], axis=1)
         return np.where(np.isfinite(out), out, 0.0)
 
     def rles(self, rows: np.ndarray, height: int, width: int) -> list[dict]:
