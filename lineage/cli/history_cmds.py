@@ -9,8 +9,7 @@ import click
 
 from lineage.cli import main
 from lineage.cli.common import open_repo, rev_option
-from lineage.cli.output import BATCH, dumps, embed, format_option, json_values, jsonable, render
-from lineage.pyvalues import pylist
+from lineage.cli.output import format_option, json_rows, jsonable, render
 
 sql_option = click.option(
     "--sql", "show_sql", is_flag=True, help="Print the SQL instead of running it."
@@ -146,11 +145,8 @@ def _emit_diff(head: dict, changes, out=None) -> None:
         return
     out.write(body[:-2] + ',\n  "changes": [')
     n = 0
-    embedders = json_values(changes)
-    for batch in changes.batches(BATCH):
-        names = batch.schema.names
-        for row in zip(*(pylist(c) for c in batch.columns), strict=True):
-            out.write(",\n    " if n else "\n    ")
-            out.write(dumps(dict(zip(names, embed(row, embedders), strict=True))))
-            n += 1
+    for row in json_rows(changes):
+        out.write(",\n    " if n else "\n    ")
+        out.write(row)
+        n += 1
     out.write("\n  ]\n}\n" if n else "]\n}\n")

@@ -112,7 +112,8 @@ def json_values(data, types=None) -> list[Callable | None]:
     read off the relation's types (or ``types``)."""
     if types is None:
         types = getattr(getattr(data, "relation", data), "types", None)
-    return [_embedder(t) for t in types] if types is not None else []
+    embedders = [_embedder(t) for t in types] if types is not None else []
+    return embedders if any(embedders) else []
 
 
 def _embedder(kind) -> Callable | None:
@@ -137,21 +138,32 @@ def _embedder(kind) -> Callable | None:
     return None
 
 
-def embed(row: tuple, embedders: list[Callable | None]) -> tuple:
+def _embed(row: tuple, embedders: list[Callable | None]) -> tuple:
     """``row`` with its JSON-typed values embedded (see ``json_values``)."""
-    if not any(embedders):
+    if not embedders:
         return row
     return tuple(f(v) if f is not None else v for v, f in zip(row, embedders, strict=True))
+
+
+def json_rows(data) -> Iterator[str]:
+    """Each row of query Rows as one compact JSON object, streamed in batches."""
+    columns, batches = _batches(data)
+    return _json_rows(columns, batches, json_values(data))
+
+
+def _json_rows(columns, batches, embedders: list[Callable | None]) -> Iterator[str]:
+    for rows in batches:
+        for row in rows:
+            yield dumps(dict(zip(columns, _embed(row, embedders), strict=True)))
 
 
 def _json(columns, batches, out, embedders: list[Callable | None]) -> int:
     n = 0
     out.write("[")
-    for rows in batches:
-        for row in rows:
-            out.write(",\n" if n else "\n")
-            out.write(dumps(dict(zip(columns, embed(row, embedders), strict=True))))
-            n += 1
+    for row in _json_rows(columns, batches, embedders):
+        out.write(",\n" if n else "\n")
+        out.write(row)
+        n += 1
     out.write("\n]\n" if n else "]\n")
     return n
 
