@@ -12,6 +12,13 @@ def _get(d: dict, *path):
     return d
 
 
+def _versions(names: list[str]) -> str:
+    """Versions that wrote a checkpoint: a few by name, many as a count and a span."""
+    if len(names) <= 3:
+        return ", ".join(names) or "none"
+    return f"{len(names)} versions, {names[0]}..{names[-1]}"
+
+
 def _fmt_s(x) -> str:
     if x is None:
         return "n/a"
@@ -189,7 +196,7 @@ def _rows(results: dict, sizes: Sizes) -> list[tuple[str, str, str, str]]:
         row(
             "store growth / version, % of v1 (median / mean / max)",
             f"{g['median_pct']:.2f} % / {g['mean_pct']:.2f} % / {g['max_pct']:.2f} % "
-            f"(checkpoint at {', '.join(g['checkpoint_versions']) or 'none'})",
+            f"(checkpoint at {_versions(g['checkpoint_versions'])})",
             f"snapshots {sg['median_pct']:.1f} %" if "median_pct" in sg else "",
             _ratio(g["median_pct"], sg.get("median_pct")),
         )

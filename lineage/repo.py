@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from lineage.audit.run import AuditResult
     from lineage.audit.samples import LotDecision, SampleResult
     from lineage.formats.base import ExportResult
+    from lineage.query import compaction
     from lineage.query.diff import Diff
     from lineage.query.result import Rows
     from lineage.query.snapshot import Pair, Snapshot
@@ -1144,37 +1145,52 @@ class Repo:
                     "git has no user identity, so the commit names this machine's account; "
                     'set it with git config user.name "..." and git config user.email "..."'
                 )
-            ratio, least = _checkpoint_settings(self.config)
+            from lineage.query import compaction
+
+            settings = _checkpoint_settings(self.config)
             with self.at(None, in_place=False) as snap:
-                due = staging.staged(self.layout.staging) and checkpoint.needed(snap, ratio, least)
-            if due:
-                self._stage_checkpoint("checkpoint")
+                todo = (
+                    compaction.plan(snap, settings) if staging.staged(self.layout.staging) else None
+                )
+                if todo is not None:
+                    self._stage_checkpoint("checkpoint", snap, todo)
             return committing.commit(self.layout, self.git, message, tag, last)
 
     def compact(
         self, message: str = "lineage compact: checkpoint", tag: str | None = None
     ) -> CommitResult:
-        """Write a checkpoint (the materialised current state) and commit it, so reads cost
-        the live labels plus the events since, not the whole log. History is kept."""
-        with self._writing():
-            self._stage_checkpoint(message)
+        """Write a checkpoint of every part (the materialised current state) and commit it,
+        so reads cost the live labels plus the events since, not the whole log. History
+        is kept."""
+        with self._writing(), self.at(None, in_place=False) as snap:
+            self._stage_full_checkpoint(message, snap)
         return self.commit(message, tag=tag)
 
-    def _stage_checkpoint(self, message: str, files: RevisionFiles | None = None) -> None:
-        """Stage a checkpoint of the work state (or of ``files``), streamed to disk."""
-        with self.at(None, in_place=False) if files is None else self._open(files) as snap:
-            rows, live, covers = checkpoint.state(snap)
-            self._stage(
-                ids.time_id("t"),
-                "compact",
-                {schemas.CHECKPOINTS: rows},
-                message=message,
-                fmt=None,
-                files=[],
-                options={},
-                counts={"checkpoint_rows": live},
-                meta={"covers": covers},
-            )
+    def _stage_full_checkpoint(self, message: str, snap: Snapshot) -> None:
+        from lineage.query import compaction
+
+        settings = _checkpoint_settings(self.config)
+        todo = compaction.plan(snap, settings, full=True)
+        assert todo is not None
+        self._stage_checkpoint(message, snap, todo)
+
+    def _stage_checkpoint(self, message: str, snap: Snapshot, todo: compaction.Plan) -> None:
+        """Stage a checkpoint of ``todo``'s parts of ``snap`` (the work state), streamed
+        to disk."""
+        from lineage.query import compaction
+
+        rows, meta = compaction.state(snap, todo)
+        self._stage(
+            ids.time_id("t"),
+            "compact",
+            {schemas.CHECKPOINTS: rows},
+            message=message,
+            fmt=None,
+            files=[],
+            options={},
+            counts={"checkpoint_parts": len(todo.write)},
+            meta=meta,
+        )
 
     def discard(self) -> int:
         """Drop everything staged; returns how many transactions were dropped."""
@@ -1401,7 +1417,8 @@ class Repo:
             if any(rel.startswith(f"{schemas.CHECKPOINTS}/") for rel in both.added):
                 # the newest checkpoint is the merged branch's alone: write one of both
                 both.files.staged = staging.staged(self.layout.staging)
-                self._stage_checkpoint("checkpoint after merge", both.files)
+                with self._open(both.files) as snap:
+                    self._stage_full_checkpoint("checkpoint after merge", snap)
             result = committing.commit(
                 self.layout,
                 self.git,
@@ -1638,20 +1655,27 @@ def _import_options(options: ImportOptions | None, fields: dict[str, Any]) -> Im
     return options
 
 
-def _checkpoint_settings(config: dict[str, Any]) -> tuple[float, int]:
-    """``[store] checkpoint_ratio`` and ``checkpoint_min_events`` of lineage.toml."""
+def _checkpoint_settings(config: dict[str, Any]) -> checkpoint.Settings:
+    """``[store] checkpoint_ratio``, ``checkpoint_min_events``, ``checkpoint_parts`` and
+    ``checkpoint_budget`` of lineage.toml."""
     store = config.get("store", {}) if isinstance(config.get("store"), dict) else {}
-    ratio = store.get("checkpoint_ratio", checkpoint.DEFAULT_RATIO)
-    least = store.get("checkpoint_min_events", checkpoint.MIN_EVENTS)
-    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio:
-        raise RepoError(
-            f"{CONFIG_FILE}, field 'store.checkpoint_ratio': {ratio!r} is not a number >= 0"
-        )
-    if isinstance(least, bool) or not isinstance(least, int) or least < 0:
-        raise RepoError(
-            f"{CONFIG_FILE}, field 'store.checkpoint_min_events': {least!r} is not a whole number >= 0"
-        )
-    return float(ratio), least
+    default = checkpoint.Settings()
+    out: dict[str, Any] = {}
+    for key, whole, least in (
+        ("ratio", False, 0),
+        ("min_events", True, 0),
+        ("parts", True, 1),
+        ("budget", False, 0),
+    ):
+        value = store.get(f"checkpoint_{key}", getattr(default, key))
+        kinds = int if whole else int | float
+        if isinstance(value, bool) or not isinstance(value, kinds) or value < least:
+            what = "a whole number" if whole else "a number"
+            raise RepoError(
+                f"{CONFIG_FILE}, field 'store.checkpoint_{key}': {value!r} is not {what} >= {least}"
+            )
+        out[key] = value if whole else float(value)
+    return checkpoint.Settings(**out)
 
 
 def _import_tables(con: Any, batch: ImportBatch, options: ImportOptions) -> dict[str, pa.Table]:

@@ -16,6 +16,7 @@ from lineage.engines.spark_sql import to_spark
 from lineage.errors import InputError
 from lineage.query import views
 from lineage.store import schema as schemas
+from lineage.store.checkpoint import EVERYTHING, Pieces
 
 
 def source_columns() -> dict[str, dict[str, str]]:
@@ -30,7 +31,8 @@ def source_columns() -> dict[str, dict[str, str]]:
 def test_every_view_translates_to_spark_without_duckdb_only_syntax(flags):
     renumber, checkpoint, tail = flags
     columns = source_columns()
-    for name, sql in views.derived(renumber=renumber, checkpoint=checkpoint, tail=tail):
+    pieces = Pieces(tail=[(["t.parquet"], EVERYTHING)] if tail else []) if checkpoint else None
+    for name, sql in views.derived(renumber=renumber, checkpoint=pieces):
         spark_sql, names = to_spark(sql, columns)
         columns[name] = dict.fromkeys(names, "")
         for duckdb_only in ("EXCLUDE", "REPLACE", "BY NAME", "JSON", "QUALIFY", "ARG_MAX"):
@@ -60,7 +62,7 @@ def test_union_by_name_puts_the_right_side_in_the_left_sides_order():
 
 def public_columns():
     columns = source_columns()
-    for name, sql in views.derived(renumber=False, checkpoint=False, tail=False):
+    for name, sql in views.derived(renumber=False, checkpoint=None):
         columns[name] = dict.fromkeys(to_spark(sql, columns)[1], "")
     return columns | {"versions": {"commit": ""}, "version_segments": {"commit": ""}}
 

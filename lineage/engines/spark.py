@@ -35,6 +35,7 @@ from lineage.query import views
 from lineage.query.connection import VERSIONS_COLUMNS
 from lineage.repo import Repo
 from lineage.store import schema as schemas
+from lineage.store.checkpoint import EVERYTHING, Ranges
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -123,9 +124,10 @@ class Plan:
     """What the views of one revision are on Spark, worked out before Spark starts:
     the source files of each table, each derived view in Spark SQL, every columns list."""
 
-    sources: dict[str, tuple[str, list[Path | str]]] = field(
+    # name: table, pieces (files, the label_id ranges read from them)
+    sources: dict[str, tuple[str, list[tuple[list[Path | str], Ranges]]]] = field(
         default_factory=dict
-    )  # name: table, files
+    )
     statements: list[tuple[str, str]] = field(default_factory=list)  # (view, Spark SELECT)
     versions: dict[str, tuple[str, list[tuple]]] = field(default_factory=dict)  # name: DDL, rows
     columns: Columns = field(default_factory=dict)
@@ -137,25 +139,19 @@ def plan(repo: Repo | str | Path, rev: str | None = None) -> Plan:
     files, versions = repo.revision(rev)
     out = Plan()
 
-    def source(name: str, table: str, paths: list[Path | str]) -> None:
-        out.sources[name] = (table, paths)
+    def source(name: str, table: str, pieces: list[tuple[list[Path | str], Ranges]]) -> None:
+        out.sources[name] = (table, pieces)
         out.columns[name] = {f.name: "" for f in schemas.schema(table)}
 
     for table in schemas.TABLES:
+        paths = files.files(table)
         source(f"{table}_files" if table in views.RENUMBERED else f"{table}_raw", table,
-               files.files(table))  # fmt: skip
+               [(paths, EVERYTHING)] if paths else [])  # fmt: skip
     checkpoint = files.checkpoint()
-    tail: list[Path | str] = []
     if checkpoint is not None:
-        path, covered = checkpoint
-        tail = files.tail_files(covered)
-        source("label_state_raw", "label_events", [path])
-        source("label_events_tail_files", "label_events", tail)
-    derived = views.derived(
-        renumber=bool(files.files("revision_map")),
-        checkpoint=checkpoint is not None,
-        tail=bool(tail),
-    )
+        source("label_state_raw", "label_events", [([p], r) for p, r in checkpoint.state])
+        source("label_events_tail_files", "label_events", checkpoint.tail)
+    derived = views.derived(renumber=bool(files.files("revision_map")), checkpoint=checkpoint)
     for name, sql in derived:
         spark_sql, names = to_spark(sql, out.columns)
         out.statements.append((name, spark_sql))
@@ -170,17 +166,41 @@ def plan(repo: Repo | str | Path, rev: str | None = None) -> Plan:
 
 def register(spark: SparkSession, views_plan: Plan) -> None:
     """Create a plan's views as temp views of ``spark``."""
-    for name, (table, paths) in views_plan.sources.items():
+    for name, (table, pieces) in views_plan.sources.items():
         ddl = schemas.spark_columns(table)
-        if paths:  # the table's schema: columns an older segment lacks read as null
-            df = spark.read.schema(ddl).parquet(*(str(p) for p in paths))
-        else:
-            df = spark.createDataFrame([], ddl)
+        frames = []
+        for (
+            paths,
+            ranges,
+        ) in pieces:  # the table's schema: columns an older segment lacks read as null
+            frame = spark.read.schema(ddl).parquet(*(str(p) for p in paths))
+            frames.append(frame if ranges == EVERYTHING else frame.where(_in_ranges(ranges)))
+        df = frames[0] if frames else spark.createDataFrame([], ddl)
+        for frame in frames[1:]:
+            df = df.unionByName(frame)
         df.createOrReplaceTempView(name)
     for name, sql in views_plan.statements:
         spark.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
     for name, (ddl, rows) in views_plan.versions.items():
         spark.createDataFrame(rows, ddl).createOrReplaceTempView(name)
+
+
+def _in_ranges(ranges: Ranges) -> Any:
+    """A Spark condition: ``label_id`` in one of ``ranges`` (values as literals, never SQL text)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    label = F.col("label_id")
+    terms = []
+    for lo, hi in ranges:
+        term = F.lit(True)
+        if lo is not None:
+            term = term & (label >= F.lit(lo))
+        if hi is not None:
+            term = term & (label < F.lit(hi))
+        terms.append(term)
+    return reduce(lambda a, b: a | b, terms, F.lit(False))
 
 
 def register_views(spark: SparkSession, repo: Repo | str | Path, rev: str | None = None) -> Columns:

@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from lineage.query import iou, stream, views
+from lineage.store import checkpoint as checkpoints
 from lineage.store import duck
 from lineage.store import schema as schemas
 from lineage.versioning.revision import RevisionFiles
@@ -203,30 +204,21 @@ def view_steps(files: RevisionFiles, schema: str) -> list[Step]:
         name = f"{table}_files" if table in views.RENUMBERED else f"{table}_raw"
         steps.append(Step(schema, name, f"CREATE VIEW {schema}.{name} AS {source}"))
     checkpoint = files.checkpoint()
-    tail: list[Path | str] = []
     if checkpoint is not None:
-        path, covered = checkpoint
-        tail = files.tail_files(covered)
-        state = (
-            "SELECT * FROM _empty_label_events "
-            f"UNION ALL BY NAME SELECT * FROM read_parquet({_sql_list([path])})"
-        )
-        steps.append(
-            Step(schema, "label_state_raw", f"CREATE VIEW {schema}.label_state_raw AS {state}")
-        )
-        tail_src = (
-            f"SELECT * FROM _empty_label_events UNION ALL BY NAME "
-            f"SELECT * FROM read_parquet({_sql_list(tail)}, union_by_name = true)"
-            if tail
-            else "SELECT * FROM _empty_label_events"
-        )
-        name = "label_events_tail_files"
-        steps.append(Step(schema, name, f"CREATE VIEW {schema}.{name} AS {tail_src}"))
+        for name, pieces in (
+            ("label_state_raw", [([path], ranges) for path, ranges in checkpoint.state]),
+            ("label_events_tail_files", checkpoint.tail),
+        ):
+            source = "SELECT * FROM _empty_label_events" + "".join(
+                f" UNION ALL BY NAME SELECT * FROM read_parquet({_sql_list(paths)}, "
+                f"union_by_name = true) WHERE {checkpoints.ranges_sql(ranges)}"
+                for paths, ranges in pieces
+            )
+            steps.append(Step(schema, name, f"CREATE VIEW {schema}.{name} AS {source}"))
     derived = views.derived(
         # a merge renumbered the other branch's revisions of labels both edited
         renumber=bool(files.files("revision_map")),
-        checkpoint=checkpoint is not None,
-        tail=bool(tail),
+        checkpoint=checkpoint,
     )
     for name, sql in derived:
         steps.append(Step(schema, name, f"CREATE VIEW {schema}.{name} AS {sql}"))

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lineage.errors import RepoError
-from lineage.store import blocks, chain, ids, scratch, staging
+from lineage.store import blocks, chain, checkpoint, ids, scratch, staging
 from lineage.store import schema as schemas
 from lineage.store import segments as store_segments
 from lineage.store.files import atomic_write_bytes, copy_file, write_parquet
@@ -70,7 +70,11 @@ def commit(
         for name, parts in sorted(tables.items()):
             if name == "transactions":
                 continue
-            meta = _covers(txns, segment_id) if name == schemas.CHECKPOINTS else None
+            meta = (
+                checkpoint.footer([t.meta for t in txns], segment_id)
+                if name == schemas.CHECKPOINTS
+                else None
+            )
             rel = f"{name}/{segment_id}.parquet"
             digest, count = store_segments.write(layout.store / rel, name, parts, work, meta)
             segments.append({"table": name, "path": rel, "sha256": digest, "rows": count})
@@ -108,15 +112,6 @@ def commit(
         staging.discard(txn)
     layout.journal.unlink(missing_ok=True)
     return CommitResult(sha, tag, segment_id, [t.txn_id for t in txns], rows)
-
-
-def _covers(txns, segment_id: str) -> dict[bytes, bytes]:
-    """A checkpoint records the label_events segments it covers ("self" = this commit's)."""
-    covers: list[str] = []
-    for txn in txns:
-        covers += txn.meta.get("covers", [])
-    covers = [segment_id if c == "self" else c for c in covers]
-    return {b"lineage.covers": json.dumps(sorted(set(covers))).encode()}
 
 
 def _write_journal(layout: Layout, repo: git.Repo, segment_id, relpaths, txn_ids, tag) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lineage.errors import IntegrityError, RevisionError
 from lineage.store import blocks, integrity
+from lineage.store import checkpoint as checkpoints
 from lineage.store import schema as schemas
 from lineage.store.files import within
 from lineage.store.layout import Layout
@@ -50,32 +51,22 @@ class RevisionFiles:
     staged: list[StagedTxn] = field(default_factory=list)
     remote: RemoteObjects | None = None  # where segments with a ``url`` are read
 
-    def checkpoint(self) -> tuple[Path | str, set[str]] | None:
-        """The newest checkpoint of this revision and the label_events segments it covers."""
+    def checkpoint(self) -> checkpoints.Pieces | None:
+        """What this revision's labels are read from when it has checkpoints: each
+        part's newest checkpoint file and the label_events files newer than it (None:
+        no checkpoint, every event is read)."""
         cps = [s for s in self.segments if s.table == schemas.CHECKPOINTS]
         if not cps:
             return None
-        import json
-
-        import pyarrow.parquet as pq
-
         newest = max(cps, key=lambda s: s.segment_id)
-        if newest.url is not None and self.remote is not None:
-            with self.remote.open(newest.url) as fh:
-                meta = pq.read_schema(fh).metadata or {}
-        else:
-            meta = pq.read_schema(newest.path).metadata or {}
-        return newest.location, set(json.loads(meta.get(b"lineage.covers", b"[]")))
-
-    def tail_files(self, covered: set[str]) -> list[Path | str]:
-        """label_events files a checkpoint does not cover: later segments and staged work."""
-        out: list[Path | str] = [
-            s.location
-            for s in self.segments
-            if s.table == "label_events" and s.segment_id not in covered
+        parts = _part_map(newest, self.remote)
+        events: list[tuple[str | None, Path | str]] = [
+            (s.segment_id, s.location) for s in self.segments if s.table == "label_events"
         ]
-        out += [f for t in self.staged if (f := t.table_file("label_events")) is not None]
-        return out
+        events += [
+            (None, f) for t in self.staged if (f := t.table_file("label_events")) is not None
+        ]
+        return checkpoints.pieces(parts, {s.segment_id: s.location for s in cps}, events)
 
     def files(self, table: str) -> list[Path | str]:
         out: list[Path | str] = [s.location for s in self.segments if s.table == table]
@@ -111,6 +102,23 @@ def resolve(
     if rev is None:
         return RevisionFiles(None, sha, segs, staged(layout.staging), remote)
     return RevisionFiles(rev, sha, segs, remote=remote)
+
+
+_MAPS: dict[str, checkpoints.PartMap] = {}  # by md5: a file's footer never changes
+
+
+def _part_map(newest: Segment, remote: RemoteObjects | None) -> checkpoints.PartMap:
+    """The part map in the footer of checkpoint ``newest``."""
+    if newest.md5 not in _MAPS:
+        import pyarrow.parquet as pq
+
+        if newest.url is not None and remote is not None:
+            with remote.open(newest.url) as fh:
+                meta = pq.read_schema(fh).metadata or {}
+        else:
+            meta = pq.read_schema(newest.path).metadata or {}
+        _MAPS[newest.md5] = checkpoints.read_map(newest.segment_id, meta)
+    return _MAPS[newest.md5]
 
 
 # Tables every open reads whole (the completeness check): fetched, never read in place.

@@ -98,6 +98,14 @@ def test_every_view_of_the_demo_matches_duckdb(spark, demo, rev):
     same_views(spark, demo, rev)
 
 
+PARTS = """[store]
+checkpoint_parts = 4
+checkpoint_budget = 0.26
+checkpoint_ratio = 0.0001
+checkpoint_min_events = 1
+"""
+
+
 def test_checkpoint_tail_and_staged_work_match_duckdb(spark, demo, tmp_path):
     root = tmp_path / "cp"
     shutil.copytree(demo.root, root, symlinks=True)
@@ -112,8 +120,17 @@ def test_checkpoint_tail_and_staged_work_match_duckdb(spark, demo, tmp_path):
     repo.import_("native", write_jsonl(tmp_path / "edit.jsonl", edits), guideline="v2",
                  mode="patch")  # fmt: skip
     repo.commit("after the checkpoint", tag="tail")
+    # a commit that rewrites one of four parts: the checkpoint is read for the others
+    config = root / "lineage.toml"
+    config.write_text(config.read_text().replace("[store]\n", PARTS))
+    edits = [{**box(901, 6.0), "asset_id": some[1][1], "guideline_version": "v2"}]
+    repo.import_("native", write_jsonl(tmp_path / "more.jsonl", edits), guideline="v2")
+    repo.commit("a part rewritten", tag="part")
+    with repo.at("part") as snap:
+        pieces = snap.files.checkpoint()
+        assert pieces is not None and len(pieces.state) == 2, pieces
     repo.add_review(some[1][0], pass_=3, reviewer="dave", verdict="reject", reason="wrong")
-    for rev in ("cp", "tail", None):  # at the checkpoint, with a tail, with staged work
+    for rev in ("cp", "tail", "part", None):  # the checkpoint, a tail, parts, staged work
         same_views(spark, repo, rev)
 
 
