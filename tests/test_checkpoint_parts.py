@@ -175,3 +175,24 @@ def test_a_bad_checkpoint_setting_is_named_and_nothing_is_committed(repo, tmp_pa
     with pytest.raises(RepoError, match=re.escape(shown)):
         repo.commit("refused")
     assert not gitrepo.has_commits(repo.git) and repo.status().staged
+
+
+@pytest.mark.parametrize(
+    "parts, reason",
+    [
+        (b"{not json", "not readable"),
+        (b'{"bounds": ["b", "a"], "holders": []}', "not strictly increasing"),
+        (b'{"bounds": ["a"], "holders": [{"segment": "s", "parts": [2]}]}', "not all in 0..1"),
+        (b'{"bounds": ["a"], "holders": [{"segment": "s", "parts": [true]}]}', "not all in"),
+        (
+            b'{"bounds": [], "holders": [{"segment": "s", "parts": [0]}, {"segment": "t", "parts": [0]}]}',
+            "have two holders",
+        ),
+        (b'{"bounds": [1], "holders": []}', "bounds is not a list of strings"),
+        (b'{"bounds": [], "holders": [{"segment": ["x"], "parts": [0]}]}', "segment is not"),
+        (b'{"bounds": []}', "KeyError"),
+    ],
+)
+def test_a_part_map_that_is_not_one_is_refused(parts, reason):
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        checkpoint.read_map("s1", {checkpoint.COVERS: b"[]", checkpoint.MAP: parts})

@@ -38,6 +38,12 @@ def plan(snap: Snapshot, settings: Settings, *, full: bool = False) -> Plan | No
     if settings.ratio <= 0 or live == 0 or any(_is_checkpoint(t) for t in snap.files.staged):
         return None
     current = snap.files.checkpoint()
+    if current is None:  # nothing is due while the whole log holds few superseded events
+        superseded = con.sql(
+            "SELECT count(*) - count(DISTINCT label_id) FROM label_events_raw"
+        ).fetchall()[0][0]
+        if superseded <= settings.min_events:
+            return None
     parts = current.map if current is not None else PartMap(())
     if parts.count == 1 and settings.parts > 1:  # no parts yet: draw them
         bounds = _bounds(snap, settings.parts, live)

@@ -98,17 +98,38 @@ class Pieces:
 
 def read_map(segment_id: str, meta: Mapping[bytes, bytes]) -> PartMap:
     """The part map in the footer metadata of checkpoint ``segment_id``. A file written
-    before parts (one range, every label) holds everything it covers."""
-    covers = frozenset(json.loads(meta.get(COVERS, b"[]")))
-    if MAP not in meta:
-        return PartMap((), (Holder(segment_id, frozenset({0}), covers),))
-    data = json.loads(meta[MAP])
-    holders = []
-    for h in data["holders"]:
-        seg = segment_id if h["segment"] == SELF else h["segment"]
-        held = (covers - set(h.get("missing", []))) | set(h.get("extra", []))
-        holders.append(Holder(seg, frozenset(h["parts"]), frozenset(held)))
-    return PartMap(tuple(data["bounds"]), tuple(holders))
+    before parts (one range, every label) holds everything it covers. A map that is not
+    one (a hand-made or damaged file) raises ValueError saying what is wrong."""
+    try:
+        covers = frozenset(_strings(json.loads(meta.get(COVERS, b"[]")), "covers"))
+        if MAP not in meta:
+            return PartMap((), (Holder(segment_id, frozenset({0}), covers),))
+        data = json.loads(meta[MAP])
+        bounds = tuple(_strings(data["bounds"], "bounds"))
+        if any(a >= b for a, b in zip(bounds, bounds[1:], strict=False)):
+            raise ValueError("bounds are not strictly increasing")
+        holders, seen = [], set[int]()
+        for h in data["holders"]:
+            parts = set(h["parts"])
+            if not all(type(p) is int and 0 <= p <= len(bounds) for p in parts):
+                raise ValueError(f"parts {sorted(parts)} are not all in 0..{len(bounds)}")
+            if parts & seen:
+                raise ValueError(f"parts {sorted(parts & seen)} have two holders")
+            seen |= parts
+            seg = segment_id if h["segment"] == SELF else _strings([h["segment"]], "segment")[0]
+            missing = _strings(h.get("missing", []), "missing")
+            held = (covers - set(missing)) | set(_strings(h.get("extra", []), "extra"))
+            holders.append(Holder(seg, frozenset(parts), frozenset(held)))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        reason = exc if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"its part map is not readable ({reason})") from None
+    return PartMap(bounds, tuple(holders))
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{what} is not a list of strings")
+    return value
 
 
 def encode_map(parts: PartMap, covers: Iterable[str]) -> bytes:

@@ -117,7 +117,13 @@ def _part_map(newest: Segment, remote: RemoteObjects | None) -> checkpoints.Part
                 meta = pq.read_schema(fh).metadata or {}
         else:
             meta = pq.read_schema(newest.path).metadata or {}
-        _MAPS[newest.md5] = checkpoints.read_map(newest.segment_id, meta)
+        try:
+            _MAPS[newest.md5] = checkpoints.read_map(newest.segment_id, meta)
+        except ValueError as exc:
+            raise IntegrityError(
+                f"checkpoint {newest.relpath}: {exc}",
+                hint="the file was not written by lineage: `lineage verify` checks the store",
+            ) from None
     return _MAPS[newest.md5]
 
 
