@@ -42,6 +42,9 @@ def connect(
     progress. ``temp_dir`` must be a fresh, empty folder (DuckDB lets queries read its
     temp folder)."""
     con = duck.connect()
+    # segment files never change (content-addressed): keep their footers between the
+    # statements of one connection (an audit's checks, a parted checkpoint's many files)
+    con.execute("SET parquet_metadata_cache = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
