@@ -1661,18 +1661,25 @@ def _checkpoint_settings(config: dict[str, Any]) -> checkpoint.Settings:
     store = config.get("store", {}) if isinstance(config.get("store"), dict) else {}
     default = checkpoint.Settings()
     out: dict[str, Any] = {}
-    for key, whole, least in (
-        ("ratio", False, 0),
-        ("min_events", True, 0),
-        ("parts", True, 1),
-        ("budget", False, 0),
+    # a cloned repository's lineage.toml is untrusted: the part count is bounded (the
+    # bounds are computed and kept in every checkpoint's footer)
+    for key, whole, least, most in (
+        ("ratio", False, 0, None),
+        ("min_events", True, 0, None),
+        ("parts", True, 1, checkpoint.MAX_PARTS),
+        ("budget", False, 0, 1),
     ):
         value = store.get(f"checkpoint_{key}", getattr(default, key))
         kinds = int if whole else int | float
-        if isinstance(value, bool) or not isinstance(value, kinds) or value < least:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kinds)
+            or not least <= value <= (most if most is not None else value)
+        ):
             what = "a whole number" if whole else "a number"
+            span = f">= {least}" if most is None else f"from {least} to {most}"
             raise RepoError(
-                f"{CONFIG_FILE}, field 'store.checkpoint_{key}': {value!r} is not {what} >= {least}"
+                f"{CONFIG_FILE}, field 'store.checkpoint_{key}': {value!r} is not {what} {span}"
             )
         out[key] = value if whole else float(value)
     return checkpoint.Settings(**out)

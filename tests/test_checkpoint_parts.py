@@ -161,9 +161,14 @@ def test_partial_checkpoints_read_the_labels_the_log_gives(repo, tmp_path):
 @pytest.mark.parametrize(
     "setting, shown",
     [
-        ("checkpoint_parts = 0", "'store.checkpoint_parts': 0 is not a whole number >= 1"),
-        ("checkpoint_parts = 2.5", "'store.checkpoint_parts': 2.5 is not a whole number >= 1"),
-        ('checkpoint_budget = "1%"', "'store.checkpoint_budget': '1%' is not a number >= 0"),
+        (
+            "checkpoint_parts = 0",
+            "'store.checkpoint_parts': 0 is not a whole number from 1 to 4096",
+        ),
+        ("checkpoint_parts = 2.5", "'store.checkpoint_parts': 2.5 is not a whole number from 1"),
+        ("checkpoint_parts = 1000000000", "'store.checkpoint_parts': 1000000000 is not"),
+        ("checkpoint_budget = 2", "'store.checkpoint_budget': 2 is not a number from 0 to 1"),
+        ('checkpoint_budget = "1%"', "'store.checkpoint_budget': '1%' is not a number from 0 to 1"),
         ("checkpoint_ratio = -1", "'store.checkpoint_ratio': -1 is not a number >= 0"),
         ("checkpoint_min_events = true", "'store.checkpoint_min_events': True is not a whole"),
     ],

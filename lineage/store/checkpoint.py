@@ -30,6 +30,7 @@ from typing import Any
 DEFAULT_RATIO = 0.1
 MIN_EVENTS = 10_000  # below this, sorting through the log costs nothing worth a copy
 PARTS = 256
+MAX_PARTS = 4096  # lineage.toml may ask for fewer or more, not without bound
 DEFAULT_BUDGET = 0.0125  # of the live labels a commit may rewrite (3 of 256 parts)
 SELF = "self"  # the checkpoint file the coming commit writes
 COVERS = b"lineage.covers"
