@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import git
@@ -19,6 +20,11 @@ os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@lineage.invalid")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")  # nothing leaves the machine
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("LINEAGE_LOCK_TIMEOUT", "5")
+# A shell starts a background job (`cmd &`) with SIGINT ignored, and children inherit it:
+# the Ctrl-C tests would then see no interrupt at all. Give them the default back (a
+# handled signal resets to the default in a child).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def make_git(path: Path) -> git.Repo:
