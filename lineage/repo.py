@@ -1169,10 +1169,9 @@ class Repo:
     def _stage_full_checkpoint(self, message: str, snap: Snapshot) -> None:
         from lineage.query import compaction
 
-        settings = _checkpoint_settings(self.config)
-        todo = compaction.plan(snap, settings, full=True)
-        assert todo is not None
-        self._stage_checkpoint(message, snap, todo)
+        self._stage_checkpoint(
+            message, snap, compaction.full(snap, _checkpoint_settings(self.config))
+        )
 
     def _stage_checkpoint(self, message: str, snap: Snapshot, todo: compaction.Plan) -> None:
         """Stage a checkpoint of ``todo``'s parts of ``snap`` (the work state), streamed

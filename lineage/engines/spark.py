@@ -168,11 +168,8 @@ def register(spark: SparkSession, views_plan: Plan) -> None:
     """Create a plan's views as temp views of ``spark``."""
     for name, (table, pieces) in views_plan.sources.items():
         ddl = schemas.spark_columns(table)
-        frames = []
-        for (
-            paths,
-            ranges,
-        ) in pieces:  # the table's schema: columns an older segment lacks read as null
+        frames = []  # read with the table's schema: columns an older segment lacks are null
+        for paths, ranges in pieces:
             frame = spark.read.schema(ddl).parquet(*(str(p) for p in paths))
             frames.append(frame if ranges == EVERYTHING else frame.where(_in_ranges(ranges)))
         df = frames[0] if frames else spark.createDataFrame([], ddl)

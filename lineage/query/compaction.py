@@ -27,16 +27,19 @@ class Plan:
     write: frozenset[int]
 
 
-def plan(snap: Snapshot, settings: Settings, *, full: bool = False) -> Plan | None:
-    """The parts the coming commit should rewrite (None: none is due). ``full``: every
-    part, with bounds drawn afresh (``lineage compact``, a merge)."""
-    con = snap.con
-    live = con.sql("SELECT count(*) FROM labels").fetchall()[0][0]
-    if full:
-        fresh = PartMap(_bounds(snap, settings.parts, live))
-        return Plan(fresh, frozenset(range(fresh.count)))
-    if settings.ratio <= 0 or live == 0 or any(_is_checkpoint(t) for t in snap.files.staged):
+def full(snap: Snapshot, settings: Settings) -> Plan:
+    """Every part, with bounds drawn afresh (``lineage compact``, a merge)."""
+    live = snap.con.sql("SELECT count(*) FROM labels").fetchall()[0][0]
+    fresh = PartMap(_bounds(snap, settings.parts, live))
+    return Plan(fresh, frozenset(range(fresh.count)))
+
+
+def plan(snap: Snapshot, settings: Settings) -> Plan | None:
+    """The parts the coming commit should rewrite (None: none is due). The cheap gates
+    come first: every commit asks."""
+    if settings.ratio <= 0 or any(_is_checkpoint(t) for t in snap.files.staged):
         return None
+    con = snap.con
     current = snap.files.checkpoint()
     if current is None:  # nothing is due while the whole log holds few superseded events
         superseded = con.sql(
@@ -44,14 +47,16 @@ def plan(snap: Snapshot, settings: Settings, *, full: bool = False) -> Plan | No
         ).fetchall()[0][0]
         if superseded <= settings.min_events:
             return None
+    live = con.sql("SELECT count(*) FROM labels").fetchall()[0][0]
+    if live == 0:
+        return None
     parts = current.map if current is not None else PartMap(())
     if parts.count == 1 and settings.parts > 1:  # no parts yet: draw them
         bounds = _bounds(snap, settings.parts, live)
         parts = PartMap(bounds, tuple(
             Holder(h.segment, frozenset(range(len(bounds) + 1)), h.covers) for h in parts.holders
         ))  # fmt: skip
-    held: set[int] = {p for h in parts.holders for p in h.parts}
-    extra = _extra_per_part(snap, parts, held)
+    extra = _extra_per_part(snap, parts, tail=current is not None)
     if sum(extra.values()) <= settings.min_events:
         return None
     share = max(live / parts.count, 1.0)
@@ -109,12 +114,13 @@ def _bounds(snap: Snapshot, parts: int, live: int) -> tuple[str, ...]:
     return tuple(sorted(set(found) - {""}))
 
 
-def _extra_per_part(snap: Snapshot, parts: PartMap, held: set[int]) -> dict[int, int]:
+def _extra_per_part(snap: Snapshot, parts: PartMap, *, tail: bool) -> dict[int, int]:
     """Per part, the events a read sorts through beyond its labels: the events newer
-    than its checkpoint, or (no checkpoint holds it) its superseded revisions."""
-    con = snap.con
-    source = "label_events_tail_raw" if snap.files.checkpoint() is not None else "label_events_raw"
-    found = con.execute(
+    than its checkpoint, or (no checkpoint holds it) its superseded revisions. ``tail``:
+    the revision has checkpoints (the views have the events newer than them)."""
+    held = {p for h in parts.holders for p in h.parts}
+    source = "label_events_tail_raw" if tail else "label_events_raw"
+    found = snap.con.execute(
         f"""
         WITH b AS (SELECT unnest(range(len($lo))) AS part, unnest($lo) AS lo)
         SELECT b.part, count(*), count(DISTINCT t.label_id)

@@ -139,12 +139,11 @@ SELECT *{cast} FROM label_state_raw
 def labels_sql(checkpoint: Pieces | None, *, as_json: bool = True) -> str:
     """The current labels of a revision read from ``checkpoint`` (None: from the
     events); ``as_json``: ``attributes`` typed JSON (the view), else as stored."""
-    casts = {
-        f"cast{alias}": f" REPLACE ({alias[1:]}{'.' if alias else ''}attributes::JSON AS attributes)"
-        if as_json
-        else ""
-        for alias in ("", "_c", "_e")
-    }
+
+    def cast(alias: str) -> str:
+        return f" REPLACE ({alias}attributes::JSON AS attributes)" if as_json else ""
+
+    casts = {"cast": cast(""), "cast_c": cast("c."), "cast_e": cast("e.")}
     if checkpoint is None:
         return LABELS.format(**casts)
     if checkpoint.tail:

@@ -202,16 +202,19 @@ def ranges_sql(ranges: Ranges, column: str = "label_id") -> str:
 def footer(txn_meta: Iterable[Mapping[str, Any]], segment_id: str) -> dict[bytes, bytes]:
     """The footer metadata of the checkpoint segment ``segment_id`` written from staged
     transactions with ``txn_meta``: ``self`` becomes ``segment_id``."""
+
+    def named(ids: Iterable[str]) -> list[str]:
+        return sorted({segment_id if c == SELF else c for c in ids})
+
     covers: list[str] = []
     parts = None
     for meta in txn_meta:
         covers += meta.get("covers", [])
         parts = meta.get("parts", parts)
-    out = {COVERS: json.dumps(sorted({segment_id if c == SELF else c for c in covers})).encode()}
+    out = {COVERS: json.dumps(named(covers)).encode()}
     if parts is not None:
         data = json.loads(parts)
         for h in data["holders"]:
-            h["missing"] = sorted(segment_id if c == SELF else c for c in h["missing"])
-            h["extra"] = sorted(segment_id if c == SELF else c for c in h["extra"])
+            h["missing"], h["extra"] = named(h["missing"]), named(h["extra"])
         out[MAP] = json.dumps(data).encode()
     return out
